@@ -1,0 +1,117 @@
+/* harness: test access to the run's real Redis and PostgreSQL (see harness.h). */
+#include "harness.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static int env_port(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "harness: %s is not set; run tests through tests/run.sh\n", name);
+        abort();
+    }
+    return atoi(v);
+}
+
+int th_redis_port(void)
+{
+    return env_port("PAIMON_TEST_REDIS_PORT");
+}
+int th_pg_port(void)
+{
+    return env_port("PAIMON_TEST_PG_PORT");
+}
+
+const char *th_redis_url(void)
+{
+    static char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", th_redis_port());
+    return url;
+}
+
+redisContext *th_redis_fresh(void)
+{
+    redisContext *c = redisConnect("127.0.0.1", th_redis_port());
+    assert_non_null(c);
+    assert_int_equal(c->err, 0);
+    redisReply *r = redisCommand(c, "FLUSHALL");
+    assert_non_null(r);
+    freeReplyObject(r);
+    return c;
+}
+
+const char *th_pg_fresh_db(const char *name)
+{
+    static char url[256];
+    char admin[128];
+    snprintf(admin, sizeof admin, "postgresql://postgres@127.0.0.1:%d/postgres", th_pg_port());
+    PGconn *c = th_pg_connect(admin);
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", name);
+    th_pg_exec(c, sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", name);
+    th_pg_exec(c, sql);
+    PQfinish(c);
+    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/%s", th_pg_port(), name);
+    return url;
+}
+
+PGconn *th_pg_connect(const char *url)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "harness: cannot connect to %s: %s\n", url, PQerrorMessage(c));
+        fail();
+    }
+    return c;
+}
+
+int th_pg_exec(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        fprintf(stderr, "harness: SQL failed: %s\n  %s\n", sql, PQerrorMessage(c));
+        PQclear(r);
+        fail();
+    }
+    int n = PQntuples(r);
+    PQclear(r);
+    return n;
+}
+
+long long th_pg_scalar(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1) {
+        fprintf(stderr, "harness: scalar query failed: %s\n  %s\n", sql, PQerrorMessage(c));
+        PQclear(r);
+        fail();
+    }
+    long long v = PQgetisnull(r, 0, 0) ? 0 : atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+const char *th_repo_path(const char *rel)
+{
+    static char path[1024];
+    const char *repo = getenv("PAIMON_REPO");
+    snprintf(path, sizeof path, "%s/%s", repo && *repo ? repo : ".", rel);
+    return path;
+}
+
+const char *th_bin(const char *name)
+{
+    static char path[1024];
+    const char *b = getenv("PAIMON_BUILD");
+    snprintf(path, sizeof path, "%s/bin/%s", b && *b ? b : "build", name);
+    return path;
+}

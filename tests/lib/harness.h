@@ -1,0 +1,30 @@
+/* harness: helpers for tests that talk to the real Redis and PostgreSQL that
+ * tests/run.sh starts on its own ports (PAIMON_TEST_REDIS_PORT, PAIMON_TEST_PG_PORT).
+ * Every integration test gets its own fresh database so tests never share state. */
+#ifndef PAIMON_TEST_HARNESS_H
+#define PAIMON_TEST_HARNESS_H
+
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+int th_redis_port(void);
+int th_pg_port(void);
+/* "redis://127.0.0.1:<port>" of the harness Redis; static storage. */
+const char *th_redis_url(void);
+/* Connects to the harness Redis and FLUSHALLs it; the caller owns the context. */
+redisContext *th_redis_fresh(void);
+/* Creates (dropping any old one) database `name` on the harness PostgreSQL and
+ * returns its URL in static storage valid until the next call. */
+const char *th_pg_fresh_db(const char *name);
+/* Connects to a URL or aborts the test run. */
+PGconn *th_pg_connect(const char *url);
+/* Runs SQL, fails the test on error; returns PQntuples of the last result. */
+int th_pg_exec(PGconn *c, const char *sql);
+/* First column of the first row as a long long (fails the test if no row). */
+long long th_pg_scalar(PGconn *c, const char *sql);
+/* Path under the repository (PAIMON_REPO), static storage. */
+const char *th_repo_path(const char *rel);
+/* Path of a built binary, e.g. th_bin("paimon-migrate"); static storage. */
+const char *th_bin(const char *name);
+
+#endif
