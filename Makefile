@@ -12,6 +12,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 LIB_SRC  := $(wildcard libcommon/*.c)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 LIB      := $(BUILD)/libcommon.a
+SCHEMAS  := $(sort $(wildcard schemas/messages/*.schema.json))
+GEN_OBJ  := $(BUILD)/obj/gen/schemas_embedded.o
 SERVICES := $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/main.c))))
 BINS     := $(patsubst %,$(BUILD)/bin/paimon-%,$(SERVICES))
 TLIB_SRC := $(wildcard tests/lib/*.c)
@@ -31,7 +33,16 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
+# Message schemas are compiled in (see schemas/embed.sh and libcommon/jsonschema.h).
+$(BUILD)/gen/schemas_embedded.c: $(SCHEMAS) schemas/embed.sh
+	@mkdir -p $(dir $@)
+	schemas/embed.sh $@ $(SCHEMAS)
+
+$(GEN_OBJ): $(BUILD)/gen/schemas_embedded.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ) $(GEN_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
