@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The local EVM devnet: anvil (npm) on a loopback port with the PaimonVault fixture
+# deployed and seeded. Writes $PAIMON_RUN_DIR/devchain.json (addresses, dev accounts) for
+# the daemons and tests. Dev keys only: the accounts come from anvil's well-known mnemonic.
+#
+#   devchain.sh start|stop|status
+#   PAIMON_RUN_DIR          run folder                        (default <repo>/.run/local)
+#   PAIMON_ANVIL_PORT       JSON-RPC + WebSocket port         (default 8545)
+#   PAIMON_CHAIN_ID         chain id                          (default 31337)
+#   PAIMON_ANVIL_BLOCK_TIME seconds per block after seeding   (default: automine)
+#   PAIMON_DEVCHAIN_CACHE   compiled-contract cache           (default <repo>/.run/devchain-cache)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+run=${PAIMON_RUN_DIR:-$repo/.run/local}
+port=${PAIMON_ANVIL_PORT:-8545}
+chain_id=${PAIMON_CHAIN_ID:-31337}
+block_time=${PAIMON_ANVIL_BLOCK_TIME:-0}
+cache=${PAIMON_DEVCHAIN_CACHE:-$repo/.run/devchain-cache}
+nm=$repo/deploy/node_modules
+dir=$run/anvil
+pidfile=$dir/anvil.pid
+out=$run/devchain.json
+rpc_url=http://127.0.0.1:$port
+ws_url=ws://127.0.0.1:$port
+mnemonic="test test test test test test test test test test test junk"
+
+case "$port$chain_id$block_time" in
+  *[!0-9]*) echo "devchain: PAIMON_ANVIL_PORT, PAIMON_CHAIN_ID and PAIMON_ANVIL_BLOCK_TIME must be numbers" >&2; exit 2 ;;
+esac
+
+# The platform package's native binary starts faster than the node wrapper and is what the
+# pid file must name, so stop signals reach anvil itself.
+anvil_bin() {
+  local b
+  for b in "$nm"/@foundry-rs/anvil-*/bin/anvil; do
+    if [ -x "$b" ]; then echo "$b"; return 0; fi
+  done
+  echo "$nm/.bin/anvil"
+}
+
+rpc() {
+  curl -sf -m 2 -H 'content-type: application/json' \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":${2:-[]}}" "$rpc_url"
+}
+rpc_up() { rpc eth_chainId 2>/dev/null | grep -q '"result"'; }
+ours_alive() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+# devchain.json is valid when it names this chain and the vault has code on it.
+deployed() {
+  [ -f "$out" ] || return 1
+  local vault
+  vault=$(jq -r --argjson id "$chain_id" 'select(.chainId == $id) | .contracts.vault // empty' "$out" 2>/dev/null) || return 1
+  [ -n "$vault" ] || return 1
+  rpc eth_getCode "[\"$vault\",\"latest\"]" 2>/dev/null | grep -q '"result":"0x[0-9a-f]'
+}
+
+stop_anvil() {
+  if ours_alive; then
+    local pid
+    pid=$(cat "$pidfile")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+status() {
+  if ours_alive && rpc_up; then
+    local head
+    head=$(rpc eth_blockNumber | jq -r .result)
+    echo "anvil      up   $rpc_url (chain $chain_id, block $((head)), pid $(cat "$pidfile"))"
+    if deployed; then
+      echo "devchain   vault $(jq -r .contracts.vault "$out") ($out)"
+    else
+      echo "devchain   not deployed"; return 1
+    fi
+  else
+    echo "anvil      down $rpc_url"; return 1
+  fi
+}
+
+start() {
+  if ours_alive && rpc_up && deployed; then status; return 0; fi
+  stop_anvil
+  if rpc_up; then
+    echo "devchain: port $port already answers JSON-RPC but is not our anvil ($pidfile)" >&2; return 1
+  fi
+  mkdir -p "$dir"
+  rm -f "$out" "$dir/accounts.json"
+  local args=(--host 127.0.0.1 --port "$port" --chain-id "$chain_id" --mnemonic "$mnemonic"
+    --accounts 12 --balance 10000 --config-out "$dir/accounts.json")
+  setsid "$(anvil_bin)" "${args[@]}" >"$dir/anvil.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  # Compile while anvil boots; the cache makes this a no-op when the sources are unchanged.
+  local artifacts
+  artifacts=$(node "$here/build.mjs" --cache "$cache") || { stop_anvil; return 1; }
+  for _ in $(seq 1 100); do
+    if rpc_up && [ -s "$dir/accounts.json" ]; then break; fi
+    if ! ours_alive; then break; fi
+    sleep 0.1
+  done
+  if ! rpc_up; then
+    echo "devchain: anvil did not answer on $rpc_url (see $dir/anvil.log)" >&2
+    tail -5 "$dir/anvil.log" >&2 || true
+    stop_anvil; return 1
+  fi
+  if ! node "$here/deploy.mjs" --rpc "$rpc_url" --ws "$ws_url" --chain-id "$chain_id" \
+    --accounts "$dir/accounts.json" --artifacts "$artifacts" --out "$out" --block-time "$block_time"; then
+    stop_anvil; return 1
+  fi
+  status
+}
+
+case "${1:-status}" in
+  start) start ;;
+  stop)
+    stop_anvil
+    echo "devchain: stopped ($run)"
+    ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# make run / make stop: the whole local stack on embedded defaults — Redis and
+# PostgreSQL (stack.sh), the anvil devnet with the fixture vault (when present),
+# the migrations, then every daemon that has been built, each logging to the run
+# folder. Prints where everything is.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+export PAIMON_RUN_DIR=${PAIMON_RUN_DIR:-$repo/.run/local}
+build=${BUILD:-$repo/build}
+daemons=(listener approval rebalance risk notifier api)
+
+stop_daemons() {
+  for d in "${daemons[@]}"; do
+    pidf=$PAIMON_RUN_DIR/daemons/$d.pid
+    [ -f "$pidf" ] || continue
+    pid=$(cat "$pidf")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for _ in $(seq 1 110); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    fi
+    rm -f "$pidf"
+  done
+}
+
+case "${1:-start}" in
+  start)
+    "$repo/deploy/local/stack.sh" start
+    set -a; . "$PAIMON_RUN_DIR/stack.env"; set +a
+    if [ -x "$repo/deploy/devchain/devchain.sh" ]; then
+      "$repo/deploy/devchain/devchain.sh" start
+    fi
+    "$build/bin/paimon-migrate" --dir "$repo/migrations" --db "$PAIMON_DATABASE_URL" up
+    mkdir -p "$PAIMON_RUN_DIR/daemons"
+    stop_daemons
+    port=${PAIMON_HTTP_PORT_BASE:-8080}
+    for d in "${daemons[@]}"; do
+      bin=$build/bin/paimon-$d
+      [ -x "$bin" ] || continue
+      PAIMON_HTTP_PORT=$port "$bin" >>"$PAIMON_RUN_DIR/daemons/$d.log" 2>&1 &
+      echo $! > "$PAIMON_RUN_DIR/daemons/$d.pid"
+      echo "$d  http://127.0.0.1:$port  pid $!  log $PAIMON_RUN_DIR/daemons/$d.log"
+      port=$((port + 1))
+    done
+    echo "local stack is up (run folder: $PAIMON_RUN_DIR); stop it with: make stop"
+    ;;
+  stop)
+    stop_daemons
+    [ -x "$repo/deploy/devchain/devchain.sh" ] && "$repo/deploy/devchain/devchain.sh" stop || true
+    "$repo/deploy/local/stack.sh" stop
+    ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# make bench: every benchmark against a throwaway Redis + PostgreSQL of its own (default
+# durability settings: fsync and synchronous_commit on), baselines measured in the
+# same run so the figures are ratios, not absolute numbers from a noisy machine.
+#   BENCH_MESSAGES (default 100000), BENCH_RATE for the latency run (default 5000/s)
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD:-build}
+base=${PAIMON_BENCH_PORT_BASE:-17050}
+export PAIMON_RUN_DIR=$repo/.run/bench-$base PAIMON_REDIS_PORT=$((base + 1)) PAIMON_PG_PORT=$((base + 2))
+n=${BENCH_MESSAGES:-100000}
+rate=${BENCH_RATE:-5000}
+trap '"$repo/deploy/local/stack.sh" stop >/dev/null 2>&1' EXIT
+rm -rf "$PAIMON_RUN_DIR"
+"$repo/deploy/local/stack.sh" start >/dev/null || exit 1
+redis_url=redis://127.0.0.1:$PAIMON_REDIS_PORT
+pg_url=postgresql://postgres@127.0.0.1:$PAIMON_PG_PORT/paimon
+out=$PAIMON_RUN_DIR/bench.jsonl; : > "$out"
+field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
+
+echo "== bus: publish -> consume -> commit row in PostgreSQL -> ack ($n messages)"
+xadd=$(redis-benchmark -h 127.0.0.1 -p "$PAIMON_REDIS_PORT" -n 200000 -c 50 -q XADD benchstream '*' f v \
+  | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
+redis-cli -p "$PAIMON_REDIS_PORT" DEL benchstream >/dev/null
+echo "redis-benchmark XADD (50 clients, no pipelining): ${xadd} ops/s"
+declare -A ours bull
+for c in 1 4; do
+  ours[$c]=$("$build/bench/bus_bench" "$redis_url" "$pg_url" "$n" "$c") || echo "bus_bench failed" >&2
+  echo "paimon bus  consumers=$c ${ours[$c]}"; echo "${ours[$c]}" >> "$out"
+  bull[$c]=$(node "$repo/tests/bench/bullmq_bench.mjs" "$PAIMON_REDIS_PORT" "$pg_url" "$n" "$c") || echo "bullmq failed" >&2
+  echo "bullmq      concurrency=$c ${bull[$c]}"; echo "${bull[$c]}" >> "$out"
+done
+lat=$("$build/bench/bus_bench" "$redis_url" "$pg_url" $((rate * 4)) 4 "$rate")
+echo "paimon bus  paced ${rate}/s: $lat"
+blat=$(node "$repo/tests/bench/bullmq_bench.mjs" "$PAIMON_REDIS_PORT" "$pg_url" $((rate * 4)) 4 "$rate")
+echo "bullmq      paced ${rate}/s: $blat"
+echo "-- ratios (same run)"
+for c in 1 4; do
+  o=$(field "${ours[$c]}" msgs_per_s); b=$(field "${bull[$c]}" msgs_per_s)
+  awk -v o="$o" -v b="$b" -v x="$xadd" -v c="$c" 'BEGIN { printf "consumers=%d: paimon %d msg/s = %.2fx BullMQ (%d jobs/s), %.2f of raw XADD rate; target >= 3x and >= 20000 msg/s: %s\n", c, o, o/b, b, o/x, (o >= 3*b && o >= 20000) ? "MET" : "NOT MET" }'
+done
+echo "latency at ${rate}/s: paimon p50 $(field "$lat" p50_ms) ms p99 $(field "$lat" p99_ms) ms; bullmq p50 $(field "$blat" p50_ms) ms p99 $(field "$blat" p99_ms) ms"
+for b in "$build"/bench/*_bench; do
+  case "$(basename "$b")" in bus_bench) ;; *) echo "== $(basename "$b")"; "$b" ;; esac
+done
