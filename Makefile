@@ -47,8 +47,9 @@ $(LIB): $(LIB_OBJ) $(GEN_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # A service is every .c file in its folder.
+svc_all_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c))
 .SECONDEXPANSION:
-$(BUILD)/bin/paimon-%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard services/$$*/*.c)) $(LIB)
+$(BUILD)/bin/paimon-%: $$(call svc_all_objs,$$*) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -59,7 +60,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $$(call svc_objs,$$*) $(TLIB_OBJ) $(LIB
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
-$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TLIB_OBJ) $(LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -78,6 +78,42 @@ int bus_publish(redisContext *rc, const char *topic, bus_priority prio, const en
     return reply_check(rc, r, "XADD", err, errlen);
 }
 
+int bus_publish_many(redisContext *rc, const char *topic, const bus_priority *prio,
+                     envelope *const *es, size_t n, size_t *published, char *err, size_t errlen)
+{
+    *published = 0;
+    char keys[BUS_NPRIO][160];
+    for (int p = 0; p < BUS_NPRIO; p++)
+        if (bus_stream_key(keys[p], sizeof keys[p], topic, (bus_priority)p) != 0)
+            return util_err(err, errlen, "invalid topic");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned)prio[i] >= BUS_NPRIO)
+            return util_err(err, errlen, "invalid priority at %zu", i);
+    size_t queued = 0;
+    for (; queued < n; queued++) {
+        char *json = envelope_to_json(es[queued]);
+        if (!json)
+            break;
+        redisAppendCommand(rc, "XADD %s * env %s", keys[prio[queued]], json);
+        free(json);
+    }
+    int rc_ = queued < n ? util_err(err, errlen, "envelope %zu cannot be serialised", queued) : 0;
+    /* Every queued command has a reply to read, even after a failure. */
+    for (size_t i = 0; i < queued; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(rc, (void **)&r) != REDIS_OK)
+            return util_err(err, errlen, "redis XADD: %s", rc->errstr);
+        if (r->type == REDIS_REPLY_ERROR) {
+            if (rc_ == 0)
+                rc_ = util_err(err, errlen, "redis XADD: %s", r->str);
+        } else if (rc_ == 0) {
+            (*published)++;
+        }
+        freeReplyObject(r);
+    }
+    return rc_;
+}
+
 /* ---- consumer ---------------------------------------------------------------------- */
 
 struct bus_consumer {
@@ -503,7 +539,10 @@ static int handle_entries(bus_consumer *c, entry *es, size_t n, char *err, size_
         todo[ntodo++] = e;
     }
 
-    if (rc == 0 && ntodo > 0) {
+    /* The whole batch commits in one transaction. When a handler fails, the batch is
+     * rolled back, that message alone is re-scheduled (its handler is not run twice
+     * for one delivery) and the rest is tried again without it. */
+    while (rc == 0 && ntodo > 0) {
         batch_ctx b = {.c = c, .todo = todo, .n = ntodo, .is_new = is_new};
         int br = tx_batch(c, &b, err, errlen);
         if (br == 0) {
@@ -511,24 +550,16 @@ static int handle_entries(bus_consumer *c, entry *es, size_t n, char *err, size_
                 acks[nack++] = todo[i]->sid;
                 count_done(c, is_new[i]);
             }
-        } else if (br == 1) {
-            /* Slow path: each entry alone, so only the failing ones are retried. */
-            for (size_t i = 0; i < ntodo && rc == 0; i++) {
-                batch_ctx one = {.c = c, .todo = &todo[i], .n = 1, .is_new = &is_new[i]};
-                int r1 = tx_batch(c, &one, err, errlen);
-                if (r1 == 0) {
-                    acks[nack++] = todo[i]->sid;
-                    count_done(c, is_new[i]);
-                } else if (r1 == 1) {
-                    rc = schedule_retry(c, todo[i], one.failed_rc == BUS_FATAL, one.reason, err,
-                                        errlen);
-                } else {
-                    rc = -1;
-                }
-            }
-        } else {
-            rc = -1;
+            break;
         }
+        if (br < 0) {
+            rc = -1;
+            break;
+        }
+        size_t k = b.failed_at;
+        rc = schedule_retry(c, todo[k], b.failed_rc == BUS_FATAL, b.reason, err, errlen);
+        memmove(&todo[k], &todo[k + 1], (ntodo - k - 1) * sizeof *todo);
+        ntodo--;
     }
     /* Ack what committed even when a later step failed: those effects are durable. */
     int arc = ack_ids(c, prio, acks, nack, rc == 0 ? err : NULL, errlen);

@@ -57,6 +57,12 @@ int bus_stream_key(char *buf, size_t len, const char *topic, bus_priority p);
 int bus_publish(redisContext *rc, const char *topic, bus_priority prio, const envelope *e,
                 long maxlen, char *err, size_t errlen);
 
+/* Publishes n envelopes in one pipelined round trip (a producer's batch after its
+ * commit). Stops at the first failure; *published says how many went out, in order,
+ * so the caller can re-publish the rest (ids are deterministic, consumers dedupe). */
+int bus_publish_many(redisContext *rc, const char *topic, const bus_priority *prio,
+                     envelope *const *es, size_t n, size_t *published, char *err, size_t errlen);
+
 typedef struct bus_consumer_cfg {
     const char *redis_url;
     const char *topic;

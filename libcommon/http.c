@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#define HTTP_MAX_SEGS 32
+#define HTTP_MAX_SEGS  32
 #define HTTP_LABEL_MAX 512
 
 typedef struct {
@@ -248,7 +248,10 @@ static int split_path(const char *path, seg *segs, size_t *nsegs)
     }
 }
 
-static int seg_is_param(const seg *s) { return s->len > 1 && s->p[0] == ':'; }
+static int seg_is_param(const seg *s)
+{
+    return s->len > 1 && s->p[0] == ':';
+}
 
 static int route_matches(const route *r, const seg *segs, size_t nsegs)
 {
@@ -298,8 +301,8 @@ static void record_metrics(http_request *req, int status)
     snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", req->method, route_esc);
     double secs = (double)(util_mono_us() - req->start_us) / 1e6;
     metrics_histogram_observe(metrics_histogram_get(s->metrics, "http_request_duration_seconds",
-                                                    "HTTP request latency in seconds", labels,
-                                                    NULL, 0),
+                                                    "HTTP request latency in seconds", labels, NULL,
+                                                    0),
                               secs);
 }
 
@@ -332,7 +335,9 @@ static void reply_raw(http_request *req, int status, const char *content_type, c
     if (buf)
         evbuffer_free(buf);
     record_metrics(req, status);
-    if (status >= 500)
+    if (status == 503) /* not ready / draining: expected during deploys, not an error */
+        log_warn_t(req->id, "http: unavailable", "method", req->method, "path", req->path);
+    else if (status >= 500)
         log_error_t(req->id, "http: server error", "method", req->method, "path", req->path,
                     "#status", LOG_I64(status));
     else
@@ -461,9 +466,18 @@ void http_reply_error(http_request *req, int status, const char *code, const cha
 
 /* ---------- public: request accessors ---------- */
 
-const char *http_method(const http_request *req) { return req->method; }
-const char *http_path(const http_request *req) { return req->path; }
-const char *http_request_id(const http_request *req) { return req->id; }
+const char *http_method(const http_request *req)
+{
+    return req->method;
+}
+const char *http_path(const http_request *req)
+{
+    return req->path;
+}
+const char *http_request_id(const http_request *req)
+{
+    return req->id;
+}
 const char *http_route_pattern(const http_request *req)
 {
     return req->rt ? req->rt->pattern : NULL;
@@ -572,7 +586,10 @@ cJSON *http_json_body(http_request *req, char *err, size_t errlen)
     return j;
 }
 
-int http_body_error_status(const http_request *req) { return req ? req->body_status : 0; }
+int http_body_error_status(const http_request *req)
+{
+    return req ? req->body_status : 0;
+}
 
 cJSON *http_require_json(http_request *req)
 {
@@ -581,7 +598,7 @@ cJSON *http_require_json(http_request *req)
     if (j || !req)
         return j;
     int st = req->body_status ? req->body_status : 400;
-    const char *code = st == 415 ? "unsupported_media_type"
+    const char *code = st == 415   ? "unsupported_media_type"
                        : st == 413 ? "payload_too_large"
                                    : "invalid_json";
     http_reply_error(req, st, code, err, NULL);
@@ -908,8 +925,8 @@ http_server *http_server_new(struct event_base *base, const char *bind_addr, int
         return NULL;
     }
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-                                            EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_OPTIONS);
     evhttp_set_timeout(s->http, HTTP_DEFAULT_TIMEOUT_S);
     /* read (and drop) an oversize body before answering 413, else the client may see a
      * reset instead of the status */
@@ -967,7 +984,10 @@ void http_server_free(http_server *s)
     free(s);
 }
 
-int http_server_port(const http_server *s) { return s ? s->port : -1; }
+int http_server_port(const http_server *s)
+{
+    return s ? s->port : -1;
+}
 
 void http_server_set_limits(http_server *s, size_t max_body, size_t max_headers)
 {
@@ -995,4 +1015,9 @@ void http_server_drain(http_server *s)
         evhttp_del_accept_socket(s->http, s->sock);
         s->sock = NULL;
     }
+}
+
+void http_drain_hook(void *server)
+{
+    http_server_drain(server);
 }

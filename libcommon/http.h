@@ -72,11 +72,15 @@ void http_server_set_timeout(http_server *s, int seconds);
 /* For shutdown: /health/ready answers 503 from now on and the listening sockets are
  * closed, so no new connection is accepted; open keep-alive connections still work. */
 void http_server_drain(http_server *s);
+/* http_server_drain with the life_on_stop hook signature: life_on_stop(l, http_drain_hook, s)
+ * registered last, so it runs first at shutdown. */
+void http_drain_hook(void *server);
 
-/* method: "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS". pattern starts with '/'.
+/* Register routes and checks at start-up, before the loop serves requests (requests
+ * keep pointers into the table).
+ * method: "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS". pattern starts with '/'.
  * -1 on a bad method or pattern, or when (method, pattern) is already routed. */
-int http_route(http_server *s, const char *method, const char *pattern, http_handler fn,
-               void *ud);
+int http_route(http_server *s, const char *method, const char *pattern, http_handler fn, void *ud);
 /* name: short identifier shown in /health/ready ("db", "redis", "rpc"); copied. */
 int http_add_check(http_server *s, const char *name, http_check_fn fn, void *ud);
 /* Registry served by /metrics and fed with http_requests_total{method,route,status}

@@ -51,9 +51,8 @@ static void *watchdog_main(void *arg)
         int rc = pthread_cond_timedwait(&l->cv, &l->mu, &ts);
         if (rc == ETIMEDOUT && !l->disarmed) {
             pthread_mutex_unlock(&l->mu);
-            log_msg(LOG_LEVEL_ERROR, NULL, "shutdown deadline passed: forcing exit", "service",
-                    l->service, "#deadline_ms", LOG_I64(l->deadline_ms), "#grace_ms",
-                    LOG_I64(l->grace_ms), (const char *)NULL);
+            log_error("shutdown deadline passed: forcing exit", "daemon", l->service,
+                      "#deadline_ms", LOG_I64(l->deadline_ms), "#grace_ms", LOG_I64(l->grace_ms));
             _exit(LIFE_EXIT_WATCHDOG);
         }
     }
@@ -72,7 +71,7 @@ static void start_watchdog(life *l)
     if (rc == 0)
         l->watchdog_running = 1;
     else
-        log_warn("no shutdown watchdog: pthread_create failed", "service", l->service);
+        log_warn("no shutdown watchdog: pthread_create failed", "daemon", l->service);
 }
 
 static void begin_stop(life *l, const char *reason)
@@ -82,7 +81,7 @@ static void begin_stop(life *l, const char *reason)
     l->stop_started = 1;
     atomic_store(&l->stopping, 1);
     l->stop_mono_ms = util_mono_ms();
-    log_info("stopping", "service", l->service, "reason", reason);
+    log_info("stopping", "daemon", l->service, "reason", reason);
     start_watchdog(l);
     event_base_loopbreak(l->base);
 }
@@ -148,7 +147,10 @@ void life_set_deadline(life *l, int64_t deadline_ms, int64_t grace_ms)
         l->grace_ms = grace_ms;
 }
 
-struct event_base *life_base(life *l) { return l ? l->base : NULL; }
+struct event_base *life_base(life *l)
+{
+    return l ? l->base : NULL;
+}
 
 void life_on_stop(life *l, void (*fn)(void *ud), void *ud)
 {
@@ -168,7 +170,10 @@ void life_on_stop(life *l, void (*fn)(void *ud), void *ud)
     l->nhooks++;
 }
 
-int life_stopping(const life *l) { return l ? atomic_load(&l->stopping) : 0; }
+int life_stopping(const life *l)
+{
+    return l ? atomic_load(&l->stopping) : 0;
+}
 
 void life_request_stop(life *l)
 {
@@ -183,7 +188,7 @@ int life_run(life *l)
     if (!l || l->ran)
         return -1;
     l->ran = 1;
-    log_info("running", "service", l->service);
+    log_info("running", "daemon", l->service);
     event_base_dispatch(l->base);
     if (!l->stop_started)
         begin_stop(l, "event loop ended");
@@ -196,11 +201,11 @@ int life_run(life *l)
 
     int64_t took = util_mono_ms() - l->stop_mono_ms;
     if (took > l->deadline_ms) {
-        log_error("stopped after the deadline", "service", l->service, "#took_ms", LOG_I64(took),
+        log_error("stopped after the deadline", "daemon", l->service, "#took_ms", LOG_I64(took),
                   "#deadline_ms", LOG_I64(l->deadline_ms));
         return 1;
     }
-    log_info("stopped", "service", l->service, "#took_ms", LOG_I64(took));
+    log_info("stopped", "daemon", l->service, "#took_ms", LOG_I64(took));
     return 0;
 }
 

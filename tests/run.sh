@@ -15,13 +15,23 @@ export PAIMON_TEST_PORT_BASE=$base PAIMON_REPO=$repo PAIMON_BUILD=$repo/$build
 export PAIMON_TEST_RUN_DIR=$PAIMON_RUN_DIR
 export CMOCKA_MESSAGE_OUTPUT=TAP
 
-cleanup() { "$repo/deploy/local/stack.sh" stop >/dev/null 2>&1 || true; }
+export PAIMON_ANVIL_PORT=$((base + 3))
+cleanup() {
+  "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1 || true
+  "$repo/deploy/local/stack.sh" stop >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 rm -rf "$PAIMON_RUN_DIR"
 if ! "$repo/deploy/local/stack.sh" start >"$repo/.run/test-$base.stack.log" 2>&1; then
   cat "$repo/.run/test-$base.stack.log" >&2
   echo "0 passed, 1 failed"; exit 1
 fi
+
+if ! "$repo/deploy/devchain/devchain.sh" start >>"$repo/.run/test-$base.stack.log" 2>&1; then
+  cat "$repo/.run/test-$base.stack.log" >&2
+  echo "0 passed, 1 failed"; exit 1
+fi
+export PAIMON_DEVCHAIN_JSON=$PAIMON_RUN_DIR/devchain.json
 
 list=${TESTS:-$(cd "$build/tests" 2>/dev/null && find unit integration -type f -perm -u+x 2>/dev/null | sort)}
 passed=0; failed=0; failed_names=()

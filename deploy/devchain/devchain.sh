@@ -29,30 +29,40 @@ case "$port$chain_id$block_time" in
   *[!0-9]*) echo "devchain: PAIMON_ANVIL_PORT, PAIMON_CHAIN_ID and PAIMON_ANVIL_BLOCK_TIME must be numbers" >&2; exit 2 ;;
 esac
 
-# The platform package's native binary starts faster than the node wrapper and is what the
-# pid file must name, so stop signals reach anvil itself.
-anvil_bin() {
+# The platform packages' native binaries start faster than the node wrappers, and the pid
+# file must name anvil itself so stop signals reach it.
+tool() {
   local b
-  for b in "$nm"/@foundry-rs/anvil-*/bin/anvil; do
+  for b in "$nm"/@foundry-rs/"$1"-*/bin/"$1"; do
     if [ -x "$b" ]; then echo "$b"; return 0; fi
   done
-  echo "$nm/.bin/anvil"
+  echo "$nm/.bin/$1"
 }
+cast=$(tool cast)
 
-rpc() {
-  curl -sf -m 2 -H 'content-type: application/json' \
-    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":${2:-[]}}" "$rpc_url"
+rpc_up() { [ "$("$cast" chain-id --rpc-timeout 2 -r "$rpc_url" 2>/dev/null)" = "$chain_id" ]; }
+# A stale pid file may name a recycled pid: only an anvil process counts as ours.
+ours_alive() {
+  local pid
+  [ -f "$pidfile" ] || return 1
+  pid=$(cat "$pidfile")
+  case "$pid" in '' | *[!0-9]*) return 1 ;; esac
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q anvil
 }
-rpc_up() { rpc eth_chainId 2>/dev/null | grep -q '"result"'; }
-ours_alive() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+vault_of() {
+  node -e 'const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    if (d.chainId === Number(process.argv[2]) && d.contracts && d.contracts.vault) console.log(d.contracts.vault)' \
+    "$out" "$chain_id" 2>/dev/null
+}
 
 # devchain.json is valid when it names this chain and the vault has code on it.
 deployed() {
   [ -f "$out" ] || return 1
-  local vault
-  vault=$(jq -r --argjson id "$chain_id" 'select(.chainId == $id) | .contracts.vault // empty' "$out" 2>/dev/null) || return 1
+  local vault code
+  vault=$(vault_of) || return 1
   [ -n "$vault" ] || return 1
-  rpc eth_getCode "[\"$vault\",\"latest\"]" 2>/dev/null | grep -q '"result":"0x[0-9a-f]'
+  code=$("$cast" code --rpc-timeout 2 -r "$rpc_url" "$vault" 2>/dev/null) || return 1
+  [ "${#code}" -gt 2 ]
 }
 
 stop_anvil() {
@@ -68,11 +78,9 @@ stop_anvil() {
 
 status() {
   if ours_alive && rpc_up; then
-    local head
-    head=$(rpc eth_blockNumber | jq -r .result)
-    echo "anvil      up   $rpc_url (chain $chain_id, block $((head)), pid $(cat "$pidfile"))"
+    echo "anvil      up   $rpc_url (chain $chain_id, block $("$cast" block-number -r "$rpc_url"), pid $(cat "$pidfile"))"
     if deployed; then
-      echo "devchain   vault $(jq -r .contracts.vault "$out") ($out)"
+      echo "devchain   vault $(vault_of) ($out)"
     else
       echo "devchain   not deployed"; return 1
     fi
@@ -91,7 +99,7 @@ start() {
   rm -f "$out" "$dir/accounts.json"
   local args=(--host 127.0.0.1 --port "$port" --chain-id "$chain_id" --mnemonic "$mnemonic"
     --accounts 12 --balance 10000 --config-out "$dir/accounts.json")
-  setsid "$(anvil_bin)" "${args[@]}" >"$dir/anvil.log" 2>&1 </dev/null &
+  setsid "$(tool anvil)" "${args[@]}" >"$dir/anvil.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
   # Compile while anvil boots; the cache makes this a no-op when the sources are unchanged.
   local artifacts

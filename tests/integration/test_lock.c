@@ -105,6 +105,7 @@ static void test_acquire_busy_release(void **state)
 
 typedef struct racer {
     pthread_barrier_t *bar;
+    const char *url; /* th_redis_url() rewrites a static buffer: not for threads */
     lock_result res;
     lock_lease lease;
     char err[UTIL_ERRLEN];
@@ -113,7 +114,7 @@ typedef struct racer {
 static void *race_thread(void *arg)
 {
     racer *r = arg;
-    redisContext *c = rconn_connect(th_redis_url(), 2000, r->err, sizeof r->err);
+    redisContext *c = rconn_connect(r->url, 2000, r->err, sizeof r->err);
     pthread_barrier_wait(r->bar);
     r->res = c ? lock_acquire(c, "race", 10000, &r->lease, r->err, sizeof r->err) : LOCK_ERR;
     if (c)
@@ -130,8 +131,11 @@ static void test_contention_one_winner(void **state)
         racer rs[NRACERS];
         pthread_t th[NRACERS];
         memset(rs, 0, sizeof rs);
+        char url[128];
+        util_strlcpy(url, th_redis_url(), sizeof url);
         for (int i = 0; i < NRACERS; i++) {
             rs[i].bar = &bar;
+            rs[i].url = url;
             assert_int_equal(pthread_create(&th[i], NULL, race_thread, &rs[i]), 0);
         }
         for (int i = 0; i < NRACERS; i++)
@@ -171,7 +175,7 @@ static void test_expiry_new_holder_higher_fence(void **state)
     util_sleep_ms(150 - a.margin_ms + 5);
     assert_false(lock_valid(&a));
     assert_int_equal(lock_remaining_ms(&a), 0);
-    util_sleep_ms(a.margin_ms + 20);
+    util_sleep_ms(a.margin_ms + 100);
     assert_int_equal(lock_acquire(rc, "exp", 5000, &b, err, sizeof err), LOCK_OK);
     assert_true(b.fence > a.fence);
     /* Fences never go back, even after the lease key has come and gone many times. */
@@ -192,7 +196,7 @@ static void test_stale_holder_cannot_touch_new_lease(void **state)
     char err[UTIL_ERRLEN];
     lock_lease stale, cur;
     assert_int_equal(lock_acquire(rc, "stale", 100, &stale, err, sizeof err), LOCK_OK);
-    util_sleep_ms(150);
+    util_sleep_ms(250);
     assert_int_equal(lock_acquire(rc, "stale", 3000, &cur, err, sizeof err), LOCK_OK);
     long long pttl_before = redis_int("PTTL paimon:lock:%s", "stale");
 
@@ -211,7 +215,7 @@ static void test_stale_holder_cannot_touch_new_lease(void **state)
     /* Expired with nobody else holding it: renew still reports the loss. */
     lock_lease gone;
     assert_int_equal(lock_acquire(rc, "gone", 50, &gone, err, sizeof err), LOCK_OK);
-    util_sleep_ms(100);
+    util_sleep_ms(200);
     assert_int_equal(lock_renew(rc, &gone, 5000, err, sizeof err), LOCK_LOST);
     assert_int_equal(redis_int("EXISTS paimon:lock:%s", "gone"), 0);
 }
@@ -248,7 +252,7 @@ static void test_fencing_rejects_stale_write(void **state)
     assert_int_equal(fenced_write(pg, 1, a.fence, "a1"), 1);
     assert_int_equal(fenced_write(pg, 1, a.fence, "a2"), 1); /* same holder may write again */
     /* A pauses past its lease; B takes over and writes. */
-    util_sleep_ms(150);
+    util_sleep_ms(250);
     assert_int_equal(lock_acquire(rc, "res-1", 5000, &b, err, sizeof err), LOCK_OK);
     assert_true(b.fence > a.fence);
     assert_int_equal(fenced_write(pg, 1, b.fence, "b1"), 1);
