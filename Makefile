@@ -89,7 +89,8 @@ stop:
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem -Ilibcommon libcommon services tests
+	  --inline-suppr --suppress=missingIncludeSystem -Ilibcommon -Itests/lib \
+	  --include=tests/lib/lint_macros.h libcommon services tests
 	clang-format --dry-run --Werror $(shell git ls-files '*.c' '*.h')
 
 format:

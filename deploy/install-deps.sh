@@ -34,11 +34,10 @@ fi
 stamp="$here/node_modules/.paimon-lock.sha256"
 want=$(sha256sum "$here/package-lock.json" 2>/dev/null | cut -d' ' -f1 || true)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ -z "$want" ]; then
-  echo "install-deps: npm ci in deploy/"
-  if [ -f "$here/package-lock.json" ]; then
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
-  else
-    (cd "$here" && npm install --no-audit --no-fund --loglevel=error)
-  fi
+  echo "install-deps: npm install in deploy/ (versions from package-lock.json)"
+  # Not `npm ci`: the registry this project uses lacks the other platforms' optional
+  # binaries of anvil/cast, so the lock cannot list them and `npm ci` refuses it.
+  # `npm install` takes the locked versions and leaves the lock file untouched.
+  (cd "$here" && npm install --no-audit --no-fund --loglevel=error)
   sha256sum "$here/package-lock.json" | cut -d' ' -f1 > "$stamp"
 fi

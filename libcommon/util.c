@@ -88,7 +88,7 @@ uint64_t util_random_below(uint64_t n)
     return x % n;
 }
 
-static void *oom(void)
+static _Noreturn void oom(void)
 {
     fputs("{\"level\":\"fatal\",\"msg\":\"out of memory\"}\n", stderr);
     abort();
@@ -97,17 +97,23 @@ static void *oom(void)
 void *util_malloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    return p ? p : oom();
+    if (!p)
+        oom();
+    return p;
 }
 
 void *util_calloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    return p ? p : oom();
+    if (!p)
+        oom();
+    return p;
 }
 
 char *util_strdup(const char *s)
 {
     char *p = strdup(s);
-    return p ? p : oom();
+    if (!p)
+        oom();
+    return p;
 }
