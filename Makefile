@@ -24,6 +24,8 @@ BENCH_SRC:= $(wildcard tests/bench/*_bench.c)
 BENCHES  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps test run stop bench asan lint clean format tests-bin
+# Objects are real products, not intermediates to delete after linking.
+.SECONDARY:
 all: $(BINS) $(TESTS) $(BENCHES)
 
 deps:

@@ -1,6 +1,7 @@
 /* bus: priority streams, consumer groups, exactly-once handling, retries and the DLQ
  * (see bus.h for the model). */
 #include "bus.h"
+#include "jsonschema.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -533,6 +534,14 @@ static int handle_entries(bus_consumer *c, entry *es, size_t n, char *err, size_
         if (envelope_parse(e->raw, strlen(e->raw), &e->env, why, sizeof why) != 0) {
             char reason[UTIL_ERRLEN + 32];
             snprintf(reason, sizeof reason, "invalid envelope: %s", why);
+            rc = dead_letter(c, e, reason, 1, err, errlen);
+            continue;
+        }
+        const jsonschema *ps = jsonschema_embedded(e->env->type, NULL, 0);
+        if (ps && jsonschema_validate(ps, e->env->payload, why, sizeof why) != 0) {
+            char reason[UTIL_ERRLEN + 64];
+            snprintf(reason, sizeof reason, "payload does not match schema %s: %s", e->env->type,
+                     why);
             rc = dead_letter(c, e, reason, 1, err, errlen);
             continue;
         }

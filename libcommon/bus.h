@@ -14,8 +14,9 @@
  * consumer's pending list are taken over with XAUTOCLAIM.
  *
  * Each stream entry has one field `env` holding the JSON envelope (validated
- * against schemas/messages/envelope.schema.json), plus `retry_for` = group on
- * re-scheduled copies.
+ * against schemas/messages/envelope.schema.json, and its payload against
+ * schemas/messages/<type>.schema.json when one exists), plus `retry_for` = group
+ * on re-scheduled copies. Entries that fail validation go straight to the DLQ.
  *
  * Ownership: bus_consumer_new/_free own the consumer, its Redis connection and
  * nothing else; the db pool and handler data are borrowed. One consumer is driven

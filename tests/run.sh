@@ -21,7 +21,7 @@ cleanup() {
   "$repo/deploy/local/stack.sh" stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-rm -rf "$PAIMON_RUN_DIR"
+rm -rf "$PAIMON_RUN_DIR"; mkdir -p "$repo/.run"
 if ! "$repo/deploy/local/stack.sh" start >"$repo/.run/test-$base.stack.log" 2>&1; then
   cat "$repo/.run/test-$base.stack.log" >&2
   echo "0 passed, 1 failed"; exit 1

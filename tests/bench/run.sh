@@ -11,7 +11,7 @@ export PAIMON_RUN_DIR=$repo/.run/bench-$base PAIMON_REDIS_PORT=$((base + 1)) PAI
 n=${BENCH_MESSAGES:-100000}
 rate=${BENCH_RATE:-5000}
 trap '"$repo/deploy/local/stack.sh" stop >/dev/null 2>&1' EXIT
-rm -rf "$PAIMON_RUN_DIR"
+rm -rf "$PAIMON_RUN_DIR"; mkdir -p "$repo/.run"
 "$repo/deploy/local/stack.sh" start >/dev/null || exit 1
 redis_url=redis://127.0.0.1:$PAIMON_REDIS_PORT
 pg_url=postgresql://postgres@127.0.0.1:$PAIMON_PG_PORT/paimon

@@ -16,6 +16,7 @@
 
 #include "bus.h"
 #include "harness.h"
+#include "jsonschema.h"
 #include "util.h"
 
 #define TOPIC "t.events"
@@ -402,7 +403,19 @@ static void test_dlq_then_replay(void **state)
     freeReplyObject(r);
     assert_true(saw_error);
     assert_true(saw_attempts);
-    assert_int_equal(xlen("paimon:alerts:high"), 1); /* an alert was raised */
+    assert_int_equal(xlen("paimon:alerts:high"), 1); /* an alert was raised... */
+    r = redisCommand(rc, "XRANGE paimon:alerts:high - +");
+    const redisReply *af = r->element[0]->element[1];
+    envelope *alert = NULL;
+    char why[UTIL_ERRLEN];
+    assert_int_equal(
+        envelope_parse(af->element[1]->str, af->element[1]->len, &alert, why, sizeof why), 0);
+    assert_string_equal(alert->type, "alert.raised"); /* ...that matches its own schema */
+    const jsonschema *as = jsonschema_embedded("alert.raised", why, sizeof why);
+    assert_non_null(as);
+    assert_int_equal(jsonschema_validate(as, alert->payload, why, sizeof why), 0);
+    envelope_free(alert);
+    freeReplyObject(r);
     assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM svc.effects"), 0);
 
     /* The dependency is back: replay once, it is handled once; replaying again is a no-op. */
@@ -429,9 +442,18 @@ static void test_fatal_and_malformed_go_to_dlq(void **state)
     freeReplyObject(r);
     r = redisCommand(rc, "XADD paimon:" TOPIC ":normal * other field");
     freeReplyObject(r);
+    /* A valid envelope whose payload breaks its type's schema (alert.raised). */
+    cJSON *bad = cJSON_CreateObject();
+    cJSON_AddStringToObject(bad, "severity", "apocalyptic");
+    cJSON_AddStringToObject(bad, "category", "bus");
+    cJSON_AddStringToObject(bad, "title", "x");
+    envelope *e = envelope_new("bad-alert-1", "alert.raised", "tests", NULL, bad);
+    char err[UTIL_ERRLEN];
+    assert_int_equal(bus_publish(rc, TOPIC, BUS_NORMAL, e, 0, err, sizeof err), 0);
+    envelope_free(e);
     drain(c, 0, 300);
     assert_int_equal(h.calls, 1); /* only the well-formed one reached the handler, once */
-    assert_int_equal(xlen(BUS_DLQ_KEY), 4);
+    assert_int_equal(xlen(BUS_DLQ_KEY), 5);
     r = redisCommand(rc, "XRANGE %s - +", BUS_DLQ_KEY);
     int invalid = 0;
     for (size_t e = 0; e < r->elements; e++) {
@@ -439,13 +461,13 @@ static void test_fatal_and_malformed_go_to_dlq(void **state)
         for (size_t i = 0; i + 1 < f->elements; i += 2)
             if (strcmp(f->element[i]->str, "error") == 0 &&
                 (strstr(f->element[i + 1]->str, "invalid envelope") ||
-                 strstr(f->element[i + 1]->str, "no env field")))
+                 strstr(f->element[i + 1]->str, "no env field") ||
+                 strstr(f->element[i + 1]->str, "payload does not match schema alert.raised")))
                 invalid++;
     }
     freeReplyObject(r);
-    assert_int_equal(invalid, 3);
+    assert_int_equal(invalid, 4);
     bus_depth d;
-    char err[UTIL_ERRLEN];
     assert_int_equal(bus_depth_get(rc, TOPIC, "svc", &d, err, sizeof err), 0);
     assert_int_equal(d.pending[BUS_NORMAL], 0);
     bus_consumer_free(c);
