@@ -239,8 +239,9 @@ bus_consumer *bus_consumer_new(const bus_consumer_cfg *cfg, char *err, size_t er
         return util_err(err, errlen, "bus: group and consumer names are required"), NULL;
     if (!db_ident_ok(cfg->schema))
         return util_err(err, errlen, "bus: invalid schema name"), NULL;
-    if (!cfg->db || !cfg->handler || !cfg->redis_url)
-        return util_err(err, errlen, "bus: db pool, handler and redis url are required"), NULL;
+    if (!cfg->db || !cfg->redis_url || !cfg->handler == !cfg->batch_handler)
+        return util_err(err, errlen, "bus: db pool, redis url and exactly one handler required"),
+               NULL;
     bus_consumer *c = util_calloc(1, sizeof *c);
     c->cfg = *cfg;
     consumer_cfg_defaults(&c->cfg);
@@ -440,7 +441,8 @@ typedef struct batch_ctx {
     bus_consumer *c;
     entry **todo;
     size_t n;
-    size_t failed_at; /* index of the handler that failed, or n */
+    size_t failed_at; /* index of the message whose handler failed, or n if unknown */
+    int handler_failed;
     int failed_rc;
     char reason[UTIL_ERRLEN];
     int *is_new;
@@ -456,24 +458,46 @@ static int run_batch(db_conn *tx, batch_ctx *b, char *err, size_t errlen)
     free(ids);
     if (rc != 0)
         return -1;
-    for (size_t i = 0; i < b->n; i++) {
-        if (!b->is_new[i])
-            continue;
-        b->reason[0] = '\0';
-        int hr = b->c->cfg.handler(tx, b->todo[i]->env, b->c->cfg.ud, b->reason, sizeof b->reason);
-        if (hr != BUS_OK) {
-            b->failed_at = i;
-            b->failed_rc = hr;
-            if (!b->reason[0])
-                util_strlcpy(b->reason, "handler failed without a reason", sizeof b->reason);
-            return util_err(err, errlen, "%s", b->reason);
+    b->reason[0] = '\0';
+    size_t at = b->n;
+    int hr = BUS_OK;
+    if (b->c->cfg.batch_handler) {
+        const envelope **msgs = util_malloc(b->n * sizeof *msgs);
+        size_t *where = util_malloc(b->n * sizeof *where), m = 0;
+        for (size_t i = 0; i < b->n; i++)
+            if (b->is_new[i]) {
+                where[m] = i;
+                msgs[m++] = b->todo[i]->env;
+            }
+        size_t failed = m;
+        if (m > 0)
+            hr = b->c->cfg.batch_handler(tx, msgs, m, b->c->cfg.ud, &failed, b->reason,
+                                         sizeof b->reason);
+        if (hr != BUS_OK && failed < m)
+            at = where[failed];
+        free(msgs);
+        free(where);
+    } else {
+        for (size_t i = 0; i < b->n && hr == BUS_OK; i++) {
+            if (!b->is_new[i])
+                continue;
+            hr = b->c->cfg.handler(tx, b->todo[i]->env, b->c->cfg.ud, b->reason, sizeof b->reason);
+            if (hr != BUS_OK)
+                at = i;
         }
     }
-    return 0;
+    if (hr == BUS_OK)
+        return 0;
+    b->handler_failed = 1;
+    b->failed_at = at;
+    b->failed_rc = hr;
+    if (!b->reason[0])
+        util_strlcpy(b->reason, "handler failed without a reason", sizeof b->reason);
+    return util_err(err, errlen, "%s", b->reason);
 }
 
 /* BEGIN; mark + handle every entry; COMMIT. 0 = committed, 1 = a handler failed (rolled
- * back, b->failed_at says which), -1 = database trouble (rolled back). */
+ * back; b->failed_at says which when known), -1 = database trouble (rolled back). */
 static int tx_batch(bus_consumer *c, batch_ctx *b, char *err, size_t errlen)
 {
     db_conn *tx = db_acquire(c->cfg.db, 10000, err, errlen);
@@ -490,12 +514,9 @@ static int tx_batch(bus_consumer *c, batch_ctx *b, char *err, size_t errlen)
     db_release(c->cfg.db, tx);
     if (rc == 0)
         return 0;
-    return b->failed_at < b->n ? 1 : -1;
+    return b->handler_failed ? 1 : -1;
 }
 
-/* Handles entries of one priority: the whole batch in one transaction when every
- * handler succeeds, otherwise one transaction per entry so a single bad message
- * neither blocks nor rolls back the others. */
 static void count_done(bus_consumer *c, int is_new)
 {
     if (is_new) {
@@ -507,6 +528,7 @@ static void count_done(bus_consumer *c, int is_new)
     }
 }
 
+/* Handles entries of one priority (see the loop below for how failures are isolated). */
 static int handle_entries(bus_consumer *c, entry *es, size_t n, char *err, size_t errlen)
 {
     int64_t t0 = util_mono_us();
@@ -550,20 +572,32 @@ static int handle_entries(bus_consumer *c, entry *es, size_t n, char *err, size_
 
     /* The whole batch commits in one transaction. When a handler fails, the batch is
      * rolled back, that message alone is re-scheduled (its handler is not run twice
-     * for one delivery) and the rest is tried again without it. */
+     * for one delivery) and the rest is tried again without it. When a batch handler
+     * cannot name the culprit, the rest goes one message per transaction. */
+    int single = 0;
     while (rc == 0 && ntodo > 0) {
-        batch_ctx b = {.c = c, .todo = todo, .n = ntodo, .is_new = is_new};
+        size_t n_try = single ? 1 : ntodo;
+        batch_ctx b = {.c = c, .todo = todo, .n = n_try, .is_new = is_new};
         int br = tx_batch(c, &b, err, errlen);
-        if (br == 0) {
-            for (size_t i = 0; i < ntodo; i++) {
-                acks[nack++] = todo[i]->sid;
-                count_done(c, is_new[i]);
-            }
-            break;
-        }
         if (br < 0) {
             rc = -1;
             break;
+        }
+        if (br == 0) {
+            for (size_t i = 0; i < n_try; i++) {
+                acks[nack++] = todo[i]->sid;
+                count_done(c, is_new[i]);
+            }
+            memmove(todo, todo + n_try, (ntodo - n_try) * sizeof *todo);
+            ntodo -= n_try;
+            continue;
+        }
+        if (b.failed_at >= n_try) {
+            if (n_try > 1) {
+                single = 1;
+                continue;
+            }
+            b.failed_at = 0;
         }
         size_t k = b.failed_at;
         rc = schedule_retry(c, todo[k], b.failed_rc == BUS_FATAL, b.reason, err, errlen);

@@ -46,6 +46,13 @@ typedef enum { BUS_CRITICAL = 0, BUS_HIGH = 1, BUS_NORMAL = 2 } bus_priority;
 /* Runs inside the batch transaction on `tx`; must do all its writes through tx. */
 typedef int (*bus_handler_fn)(db_conn *tx, const envelope *msg, void *ud, char *err, size_t errlen);
 
+/* Optional, for high-volume consumers: handles every new message of a batch at once
+ * (e.g. one multi-row INSERT) inside the same transaction. On failure it sets *failed
+ * to the index of the message at fault, or leaves it at n when it cannot tell; the
+ * bus then retries that batch one message at a time to find it. */
+typedef int (*bus_batch_fn)(db_conn *tx, const envelope *const *msgs, size_t n, void *ud,
+                            size_t *failed, char *err, size_t errlen);
+
 const char *bus_priority_name(bus_priority p);
 /* "critical" | "high" | "normal" -> priority; -1 when unknown. */
 int bus_priority_parse(const char *s);
@@ -71,7 +78,8 @@ typedef struct bus_consumer_cfg {
     const char *consumer; /* unique per replica and thread */
     const char *schema;   /* holds processed_messages */
     db_pool *db;
-    bus_handler_fn handler;
+    bus_handler_fn handler;     /* one message at a time, or... */
+    bus_batch_fn batch_handler; /* ...the whole batch at once (set exactly one) */
     void *ud;
     int batch;               /* entries per read (default 100) */
     int block_ms;            /* idle blocking read (default 1000) */

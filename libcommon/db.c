@@ -35,10 +35,13 @@ static int conn_open(db_pool *p, db_conn *c, char *err, size_t errlen)
     c->pg = PQconnectdb(p->url);
     if (PQstatus(c->pg) != CONNECTION_OK) {
         util_err(err, errlen, "postgres connect: %s", PQerrorMessage(c->pg));
-        /* libpq's message ends with a newline; keep the buffer one line. */
+        /* libpq's messages span lines; logs want one. */
         if (err) {
+            for (char *q = err; *q; q++)
+                if (*q == '\n' || *q == '\t')
+                    *q = ' ';
             size_t n = strlen(err);
-            while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+            while (n && err[n - 1] == ' ')
                 err[--n] = '\0';
         }
         PQfinish(c->pg);

@@ -60,6 +60,36 @@ static int handler(db_conn *tx, const envelope *m, void *ud, char *err, size_t e
     return BUS_OK;
 }
 
+/* Batch handler: one multi-row INSERT for the whole batch; a message whose payload has
+ * "bad":true fails the batch, named or not depending on hctx.fatal (reused as a flag). */
+static int batch_handler(db_conn *tx, const envelope *const *msgs, size_t n, void *ud,
+                         size_t *failed, char *err, size_t errlen)
+{
+    hctx *h = ud;
+    h->calls++;
+    for (size_t i = 0; i < n; i++)
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msgs[i]->payload, "bad"))) {
+            if (h->fatal) /* "name the culprit" mode */
+                *failed = i;
+            return util_err(err, errlen, "bad message in batch"), BUS_RETRY;
+        }
+    cJSON *ids = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(ids, cJSON_CreateString(msgs[i]->id));
+    char *json = cJSON_PrintUnformatted(ids);
+    cJSON_Delete(ids);
+    const char *params[1] = {json};
+    PGresult *r = db_query(tx,
+                           "INSERT INTO svc.effects (message_id, prio) SELECT value, 'batch' "
+                           "FROM json_array_elements_text($1::json)",
+                           1, params, err, errlen);
+    free(json);
+    if (!r)
+        return BUS_RETRY;
+    PQclear(r);
+    return BUS_OK;
+}
+
 static redisContext *rc;
 static db_pool *pool;
 static PGconn *pg;
@@ -532,6 +562,92 @@ static void test_trim_keeps_pending(void **state)
     bus_consumer_free(c);
 }
 
+static void run_batch_case(int name_culprit)
+{
+    reset();
+    hctx h = {.fatal = name_culprit};
+    bus_consumer_cfg cfg = {.redis_url = th_redis_url(),
+                            .topic = TOPIC,
+                            .group = "svc",
+                            .consumer = "b1",
+                            .schema = "svc",
+                            .db = pool,
+                            .batch_handler = batch_handler,
+                            .ud = &h,
+                            .batch = 50,
+                            .block_ms = 50,
+                            .max_attempts = 2,
+                            .backoff_base_ms = 50};
+    char err[UTIL_ERRLEN];
+    bus_consumer *c = bus_consumer_new(&cfg, err, sizeof err);
+    assert_non_null(c);
+    for (int i = 0; i < 20; i++) {
+        cJSON *p = cJSON_CreateObject();
+        if (i == 7)
+            cJSON_AddTrueToObject(p, "bad");
+        char id[32];
+        snprintf(id, sizeof id, "bh-%d", i);
+        envelope *e = envelope_new(id, "test.event", "tests", NULL, p);
+        assert_int_equal(bus_publish(rc, TOPIC, BUS_NORMAL, e, 0, err, sizeof err), 0);
+        envelope_free(e);
+    }
+    int64_t end = util_mono_ms() + 3000;
+    while (xlen(BUS_DLQ_KEY) == 0 && util_mono_ms() < end)
+        bus_consumer_poll(c, err, sizeof err);
+    /* The 19 good ones committed exactly once; the bad one alone went through its
+     * attempts to the DLQ. */
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM svc.effects"), 19);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(DISTINCT message_id) FROM svc.effects"), 19);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM svc.effects WHERE message_id='bh-7'"),
+                     0);
+    assert_int_equal(xlen(BUS_DLQ_KEY), 1);
+    bus_stats st;
+    bus_consumer_stats(c, &st);
+    assert_int_equal(st.handled, 19);
+    assert_int_equal(st.dead, 1);
+    if (name_culprit)
+        assert_true(h.calls <= 4); /* batch, batch without the culprit, 1 retry */
+    bus_consumer_free(c);
+}
+
+static void test_batch_handler_named_culprit(void **state)
+{
+    (void)state;
+    run_batch_case(1);
+}
+
+static void test_batch_handler_unknown_culprit(void **state)
+{
+    (void)state;
+    run_batch_case(0);
+}
+
+static void test_config_needs_exactly_one_handler(void **state)
+{
+    (void)state;
+    hctx h = {0};
+    bus_consumer_cfg cfg = {.redis_url = th_redis_url(),
+                            .topic = TOPIC,
+                            .group = "svc",
+                            .consumer = "x",
+                            .schema = "svc",
+                            .db = pool,
+                            .handler = handler,
+                            .batch_handler = batch_handler,
+                            .ud = &h};
+    char err[UTIL_ERRLEN];
+    assert_null(bus_consumer_new(&cfg, err, sizeof err));
+    cfg.handler = NULL;
+    cfg.batch_handler = NULL;
+    assert_null(bus_consumer_new(&cfg, err, sizeof err));
+    cfg.handler = handler;
+    cfg.topic = "bad topic!";
+    assert_null(bus_consumer_new(&cfg, err, sizeof err));
+    cfg.topic = TOPIC;
+    cfg.schema = "svc; DROP";
+    assert_null(bus_consumer_new(&cfg, err, sizeof err));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +662,9 @@ int main(void)
         cmocka_unit_test(test_fatal_and_malformed_go_to_dlq),
         cmocka_unit_test(test_retry_is_per_group),
         cmocka_unit_test(test_trim_keeps_pending),
+        cmocka_unit_test(test_batch_handler_named_culprit),
+        cmocka_unit_test(test_batch_handler_unknown_culprit),
+        cmocka_unit_test(test_config_needs_exactly_one_handler),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
