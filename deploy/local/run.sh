@@ -8,6 +8,8 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 export PAIMON_RUN_DIR=${PAIMON_RUN_DIR:-$repo/.run/local}
 build=${BUILD:-$repo/build}
 daemons=(listener approval rebalance risk notifier api)
+# Internal HTTP ports, the same defaults the daemons have built in (svc_new).
+declare -A ports=([api]=8080 [listener]=8081 [approval]=8082 [rebalance]=8083 [risk]=8084 [notifier]=8085)
 
 stop_daemons() {
   for d in "${daemons[@]}"; do
@@ -33,14 +35,15 @@ case "${1:-start}" in
     "$build/bin/paimon-migrate" --dir "$repo/migrations" --db "$PAIMON_DATABASE_URL" up
     mkdir -p "$PAIMON_RUN_DIR/daemons"
     stop_daemons
-    port=${PAIMON_HTTP_PORT_BASE:-8080}
     for d in "${daemons[@]}"; do
       bin=$build/bin/paimon-$d
       [ -x "$bin" ] || continue
-      PAIMON_HTTP_PORT=$port "$bin" >>"$PAIMON_RUN_DIR/daemons/$d.log" 2>&1 &
+      port=${ports[$d]}
+      # Each daemon logs in as its own role, so schema isolation holds locally too.
+      PAIMON_HTTP_PORT=$port PAIMON_DATABASE_URL="postgresql://paimon_$d@127.0.0.1:$PAIMON_PG_PORT/paimon" \
+        "$bin" >>"$PAIMON_RUN_DIR/daemons/$d.log" 2>&1 &
       echo $! > "$PAIMON_RUN_DIR/daemons/$d.pid"
       echo "$d  http://127.0.0.1:$port  pid $!  log $PAIMON_RUN_DIR/daemons/$d.log"
-      port=$((port + 1))
     done
     echo "local stack is up (run folder: $PAIMON_RUN_DIR); stop it with: make stop"
     ;;

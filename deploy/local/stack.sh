@@ -54,6 +54,8 @@ write_env() {
   cat > "$run/stack.env" <<ENV
 PAIMON_REDIS_URL=redis://127.0.0.1:$rport
 PAIMON_DATABASE_URL=postgresql://postgres@127.0.0.1:$pport/paimon
+PAIMON_PG_PORT=$pport
+PAIMON_REDIS_PORT=$rport
 ENV
 }
 
