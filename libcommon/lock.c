@@ -1,6 +1,7 @@
 /* lock: Redis leases with fencing tokens (see lock.h). Leases are caller-owned
  * values; the redisContext is borrowed. */
 #include "lock.h"
+#include "hex.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -101,13 +102,8 @@ lock_result lock_acquire(redisContext *c, const char *name, int64_t ttl_ms, lock
         util_err(err, errlen, "lock %s: no randomness for the owner token", name);
         return LOCK_ERR;
     }
-    static const char hex[] = "0123456789abcdef";
     char token[LOCK_TOKEN_LEN + 1];
-    for (size_t i = 0; i < sizeof raw; i++) {
-        token[2 * i] = hex[raw[i] >> 4];
-        token[2 * i + 1] = hex[raw[i] & 15];
-    }
-    token[LOCK_TOKEN_LEN] = '\0';
+    hex_encode(raw, sizeof raw, 0, token, sizeof token);
 
     /* Taken before the request: Redis starts the TTL later than this, so the
      * local deadline errs on the early side. */

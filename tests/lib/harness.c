@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <glob.h>
 
 #include <cmocka.h>
 
@@ -114,4 +115,48 @@ const char *th_bin(const char *name)
     const char *b = getenv("PAIMON_BUILD");
     snprintf(path, sizeof path, "%s/bin/%s", b && *b ? b : "build", name);
     return path;
+}
+
+int th_cmd(const char *cmd, char *out, size_t outlen)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t n = outlen ? fread(out, 1, outlen - 1, p) : 0;
+    char sink[256];
+    while (fread(sink, 1, sizeof sink, p) > 0) {}
+    int rc = pclose(p);
+    if (outlen) {
+        out[n] = '\0';
+        while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+            out[--n] = '\0';
+    }
+    return rc == 0 && n > 0 ? 0 : -1;
+}
+
+const char *th_cast_path(void)
+{
+    static char path[1024];
+    if (path[0])
+        return path;
+    glob_t gl;
+    if (glob(th_repo_path("deploy/node_modules/@foundry-rs/cast-*/bin/cast"), 0, NULL, &gl) == 0 &&
+        gl.gl_pathc > 0)
+        snprintf(path, sizeof path, "%s", gl.gl_pathv[0]);
+    else
+        snprintf(path, sizeof path, "%s", th_repo_path("deploy/node_modules/.bin/cast"));
+    globfree(&gl);
+    return path;
+}
+
+int th_cast(const char *args, char *out, size_t outlen)
+{
+    size_t len = strlen(args) + 1100;
+    char *cmd = malloc(len);
+    if (!cmd)
+        return -1;
+    snprintf(cmd, len, "'%s' %s 2>/dev/null", th_cast_path(), args);
+    int rc = th_cmd(cmd, out, outlen);
+    free(cmd);
+    return rc;
 }

@@ -27,4 +27,13 @@ const char *th_repo_path(const char *rel);
 /* Path of a built binary, e.g. th_bin("paimon-migrate"); static storage. */
 const char *th_bin(const char *name);
 
+/* Runs a shell command and captures its whole stdout (trailing newlines trimmed) into
+ * out; 0 when it exited 0 and printed something, else -1. */
+int th_cmd(const char *cmd, char *out, size_t outlen);
+/* Runs the independent reference client `cast` (npm @foundry-rs/cast) with args
+ * (already shell-quoted by the caller), as th_cmd does. */
+int th_cast(const char *args, char *out, size_t outlen);
+/* Path of the cast binary itself (not the node shim, which is slow to start). */
+const char *th_cast_path(void);
+
 #endif

@@ -14,23 +14,6 @@
 #include "hex.h"
 #include "util.h"
 
-/* Runs `cast <args>` and returns its first output line (trimmed) in out. */
-static int run_cast(char *out, size_t outlen, const char *args)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>/dev/null", th_repo_path("deploy/node_modules/.bin/cast"),
-             args);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    out[0] = '\0';
-    if (!fgets(out, (int)outlen, p))
-        out[0] = '\0';
-    int rc = pclose(p);
-    out[strcspn(out, "\r\n")] = '\0';
-    return rc == 0 && out[0] ? 0 : -1;
-}
-
 static void test_encode(void **state)
 {
     (void)state;
@@ -74,8 +57,8 @@ static void test_decode(void **state)
     assert_int_equal(hex_decode("", out, sizeof out, &n, err, sizeof err), 0);
     assert_int_equal(n, 0);
 
-    const char *bad[] = {"0x1",  "abc",  "0xzz", " 0x12", "0x12 ", "0x-1", "0x0x12",
-                         "x12",  "0xg0", "1 2",  "0x+1",  "12\n",  "0x１２"};
+    const char *bad[] = {"0x1", "abc",  "0xzz", " 0x12", "0x12 ", "0x-1",  "0x0x12",
+                         "x12", "0xg0", "1 2",  "0x+1",  "12\n",  "0x１２"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(out, 0x5a, sizeof out);
         err[0] = '\0';
@@ -92,7 +75,8 @@ static void test_decode(void **state)
     assert_int_equal(hex_decode(NULL, out, sizeof out, &n, NULL, 0), -1);
 
     uint8_t topic[32];
-    assert_int_equal(hex_decode_fixed("0x" "00000000000000000000000000000000"
+    assert_int_equal(hex_decode_fixed("0x"
+                                      "00000000000000000000000000000000"
                                       "000000000000000000000000000000ff",
                                       topic, 32, err, sizeof err),
                      0);
@@ -189,7 +173,7 @@ static void test_eip55_vs_cast(void **state)
         hex_encode(a, 20, 1, lower, sizeof lower);
         hex_addr_checksum(a, mine);
         snprintf(args, sizeof args, "to-check-sum-address %s", lower);
-        assert_int_equal(run_cast(theirs, sizeof theirs, args), 0);
+        assert_int_equal(th_cast(args, theirs, sizeof theirs), 0);
         assert_string_equal(mine, theirs);
     }
 }
@@ -197,9 +181,12 @@ static void test_eip55_vs_cast(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_encode),        cmocka_unit_test(test_decode),
-        cmocka_unit_test(test_roundtrip_all_bytes), cmocka_unit_test(test_eip55_vectors),
-        cmocka_unit_test(test_addr_parse),    cmocka_unit_test(test_eip55_vs_cast),
+        cmocka_unit_test(test_encode),
+        cmocka_unit_test(test_decode),
+        cmocka_unit_test(test_roundtrip_all_bytes),
+        cmocka_unit_test(test_eip55_vectors),
+        cmocka_unit_test(test_addr_parse),
+        cmocka_unit_test(test_eip55_vs_cast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

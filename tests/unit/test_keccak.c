@@ -16,24 +16,6 @@
 #include "keccak.h"
 #include "util.h"
 
-static int run_cast(char *out, size_t outlen, const char *args)
-{
-    size_t cmdlen = strlen(args) + 1024;
-    char *cmd = malloc(cmdlen);
-    snprintf(cmd, cmdlen, "'%s' %s 2>/dev/null", th_repo_path("deploy/node_modules/.bin/cast"),
-             args);
-    FILE *p = popen(cmd, "r");
-    free(cmd);
-    if (!p)
-        return -1;
-    out[0] = '\0';
-    if (!fgets(out, (int)outlen, p))
-        out[0] = '\0';
-    int rc = pclose(p);
-    out[strcspn(out, "\r\n")] = '\0';
-    return rc == 0 && out[0] ? 0 : -1;
-}
-
 static void digest_hex(const uint8_t *in, size_t n, char out[HEX_B32_STRLEN])
 {
     uint8_t h[32];
@@ -49,7 +31,7 @@ static void cast_digest(const uint8_t *in, size_t n, char out[HEX_B32_STRLEN])
     char *args = malloc(alen);
     snprintf(args, alen, "keccak %s", hex);
     char buf[128];
-    assert_int_equal(run_cast(buf, sizeof buf, args), 0);
+    assert_int_equal(th_cast(args, buf, sizeof buf), 0);
     assert_int_equal(strlen(buf), 66);
     strcpy(out, buf);
     free(args);
