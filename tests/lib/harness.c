@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <glob.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -159,4 +160,58 @@ int th_cast(const char *args, char *out, size_t outlen)
     int rc = th_cmd(cmd, out, outlen);
     free(cmd);
     return rc;
+}
+
+static char *sh_v(int *rc, const char *fmt, va_list ap)
+{
+    char *cmd = NULL;
+    if (vasprintf(&cmd, fmt, ap) < 0)
+        abort();
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    if (!p)
+        abort();
+    size_t cap = 4096, len = 0, got;
+    char *out = malloc(cap);
+    if (!out)
+        abort();
+    while ((got = fread(out + len, 1, cap - len - 1, p)) > 0) {
+        len += got;
+        if (cap - len < 1024) {
+            char *grown = realloc(out, cap *= 2);
+            if (!grown)
+                abort();
+            out = grown;
+        }
+    }
+    out[len] = '\0';
+    int st = pclose(p);
+    *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    while (len && (out[len - 1] == '\n' || out[len - 1] == '\r' || out[len - 1] == ' '))
+        out[--len] = '\0';
+    return out;
+}
+
+char *th_sh_rc(int *rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *out = sh_v(rc, fmt, ap);
+    va_end(ap);
+    return out;
+}
+
+char *th_sh(const char *fmt, ...)
+{
+    int rc;
+    va_list ap;
+    va_start(ap, fmt);
+    char *out = sh_v(&rc, fmt, ap);
+    va_end(ap);
+    if (rc != 0) {
+        fprintf(stderr, "harness: command failed (exit %d): %s\n", rc, out);
+        free(out);
+        fail();
+    }
+    return out;
 }

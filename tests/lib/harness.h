@@ -35,5 +35,10 @@ int th_cmd(const char *cmd, char *out, size_t outlen);
 int th_cast(const char *args, char *out, size_t outlen);
 /* Path of the cast binary itself (not the node shim, which is slow to start). */
 const char *th_cast_path(void);
+/* Runs a printf-formatted shell command; returns its stdout with trailing whitespace
+ * trimmed (malloc'd, caller frees) and its exit status in *rc. */
+char *th_sh_rc(int *rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, failing the test when the command does not exit 0. */
+char *th_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
