@@ -185,7 +185,7 @@ static abi_type *elementary(const char *s, size_t n, char *err, size_t errlen)
 {
     unsigned w;
     abi_type *t = NULL;
-#define IS(lit) (n == sizeof(lit) - 1 && memcmp(s, lit, n) == 0)
+#define IS(lit)  (n == sizeof(lit) - 1 && memcmp(s, lit, n) == 0)
 #define PFX(lit) (n > sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0)
     if (IS("uint") || IS("int")) {
         t = type_new(s[0] == 'u' ? ABI_UINT : ABI_INT);
@@ -405,8 +405,8 @@ static abi_type *tuple_from_params(const cJSON *params, int depth, char *err, si
             return NULL;
         }
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(p, "name");
-        t->names[t->n] = cJSON_IsString(nm) && *nm->valuestring ? util_strdup(nm->valuestring)
-                                                                 : NULL;
+        t->names[t->n] =
+            cJSON_IsString(nm) && *nm->valuestring ? util_strdup(nm->valuestring) : NULL;
         t->comp[t->n++] = c;
     }
     if (type_finish(t, err, errlen) < 0) {
@@ -628,8 +628,7 @@ static const cJSON **seq_values(const abi_type *t, const cJSON *v, size_t n, cha
     return vals;
 }
 
-static int enc_seq(bbuf *b, const abi_type *t, const cJSON *v, size_t n, char *err,
-                   size_t errlen)
+static int enc_seq(bbuf *b, const abi_type *t, const cJSON *v, size_t n, char *err, size_t errlen)
 {
     const cJSON **vals = seq_values(t, v, n, err, errlen);
     if (!vals)
@@ -744,8 +743,7 @@ static int charge(dctx *c, size_t units)
 static const uint8_t *word_at(dctx *c, size_t pos)
 {
     if (pos > c->n || c->n - pos < 32) {
-        util_err(c->err, c->errlen, "abi: data too short (need 32 bytes at %zu of %zu)", pos,
-                 c->n);
+        util_err(c->err, c->errlen, "abi: data too short (need 32 bytes at %zu of %zu)", pos, c->n);
         return NULL;
     }
     return c->d + pos;
@@ -1011,8 +1009,7 @@ static cJSON *dec_value(dctx *c, const abi_type *t, size_t pos)
     }
 }
 
-static void dctx_init(dctx *c, const uint8_t *data, size_t len, int flags, char *err,
-                      size_t errlen)
+static void dctx_init(dctx *c, const uint8_t *data, size_t len, int flags, char *err, size_t errlen)
 {
     c->d = data;
     c->n = len;
@@ -1134,8 +1131,8 @@ cJSON *abi_fn_decode_call(const abi_fn *fn, const uint8_t *data, size_t len, int
                              err, errlen);
 }
 
-cJSON *abi_fn_decode_result(const abi_fn *fn, const uint8_t *data, size_t len, int flags,
-                            char *err, size_t errlen)
+cJSON *abi_fn_decode_result(const abi_fn *fn, const uint8_t *data, size_t len, int flags, char *err,
+                            size_t errlen)
 {
     return decode_positional(fn->outputs, data, len, flags, err, errlen);
 }
@@ -1188,8 +1185,7 @@ static abi_type *params_of(const cJSON *entry, const char *key, char *err, size_
     return tuple_from_params(p, 0, err, errlen);
 }
 
-static int load_event(abi_event *e, const cJSON *entry, const char *name, char *err,
-                      size_t errlen)
+static int load_event(abi_event *e, const cJSON *entry, const char *name, char *err, size_t errlen)
 {
     e->name = util_strdup(name);
     e->inputs = params_of(entry, "inputs", err, errlen);
@@ -1396,8 +1392,7 @@ static int is_word_type(const abi_type *t)
 }
 
 cJSON *abi_event_decode(const abi_event *ev, const uint8_t (*topics)[ABI_TOPIC_LEN],
-                        size_t n_topics, const uint8_t *data, size_t len, char *err,
-                        size_t errlen)
+                        size_t n_topics, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
     size_t first = ev->anonymous ? 0 : 1;
     if (n_topics != first + ev->n_indexed) {
@@ -1456,8 +1451,9 @@ cJSON *abi_decode_log(const abi_contract *c, const uint8_t (*topics)[ABI_TOPIC_L
         if (ev->n_indexed + 1 == n_topics)
             return abi_event_decode(ev, topics, n_topics, data, len, err, errlen);
     }
-    util_err(err, errlen, seen ? "abi: event found but the topic count does not match"
-                               : "abi: no event in the ABI matches topic0");
+    util_err(err, errlen,
+             seen ? "abi: event found but the topic count does not match"
+                  : "abi: no event in the ABI matches topic0");
     return NULL;
 }
 
@@ -1491,8 +1487,8 @@ cJSON *abi_decode_log_json(const abi_contract *c, const cJSON *log, char *err, s
     uint8_t *data = hex_decode_new(jd->valuestring, &len, err, errlen);
     if (!data)
         return NULL;
-    cJSON *out = abi_decode_log(c, (const uint8_t(*)[ABI_TOPIC_LEN])topics, i, data, len, err,
-                                errlen);
+    cJSON *out =
+        abi_decode_log(c, (const uint8_t(*)[ABI_TOPIC_LEN])topics, i, data, len, err, errlen);
     free(data);
     return out;
 }

@@ -103,10 +103,10 @@ typedef struct abi_event {
     char *signature;
     uint8_t topic0[ABI_TOPIC_LEN];
     int anonymous;
-    abi_type *inputs;   /* tuple of all inputs, in declaration order */
-    uint8_t *indexed;   /* per input: 1 if indexed */
+    abi_type *inputs; /* tuple of all inputs, in declaration order */
+    uint8_t *indexed; /* per input: 1 if indexed */
     size_t n_indexed;
-    abi_type *data;     /* tuple of the non-indexed inputs */
+    abi_type *data; /* tuple of the non-indexed inputs */
 } abi_event;
 
 typedef struct abi_error {
@@ -137,8 +137,8 @@ int abi_fn_encode_call(const abi_fn *fn, const cJSON *args, uint8_t **out, size_
 cJSON *abi_fn_decode_call(const abi_fn *fn, const uint8_t *data, size_t len, int flags, char *err,
                           size_t errlen);
 /* eth_call return data -> positional array of outputs. */
-cJSON *abi_fn_decode_result(const abi_fn *fn, const uint8_t *data, size_t len, int flags,
-                            char *err, size_t errlen);
+cJSON *abi_fn_decode_result(const abi_fn *fn, const uint8_t *data, size_t len, int flags, char *err,
+                            size_t errlen);
 
 /* From an ABI JSON array (a solc/Hardhat artifact object with an "abi" member is
  * also accepted). Constructors, fallback and receive entries are skipped. */
@@ -156,8 +156,7 @@ const abi_error *abi_contract_error(const abi_contract *c, const char *key);
  * "args": {...}}. Indexed value types come from their topic; indexed dynamic
  * types, arrays and tuples yield the topic itself (their keccak hash) as hex. */
 cJSON *abi_event_decode(const abi_event *ev, const uint8_t (*topics)[ABI_TOPIC_LEN],
-                        size_t n_topics, const uint8_t *data, size_t len, char *err,
-                        size_t errlen);
+                        size_t n_topics, const uint8_t *data, size_t len, char *err, size_t errlen);
 /* Finds the non-anonymous event whose topic0 and indexed-argument count match
  * the log (ERC-20 and ERC-721 Transfer share topic0), then decodes it. */
 cJSON *abi_decode_log(const abi_contract *c, const uint8_t (*topics)[ABI_TOPIC_LEN],

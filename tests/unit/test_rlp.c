@@ -59,7 +59,10 @@ static void encode_json(rlp_buf *b, const cJSON *v)
     if (cJSON_IsArray(v)) {
         size_t m = rlp_list_begin(b);
         const cJSON *c;
-        cJSON_ArrayForEach(c, v) encode_json(b, c);
+        cJSON_ArrayForEach(c, v)
+        {
+            encode_json(b, c);
+        }
         rlp_list_end(b, m);
     } else if (cJSON_IsNumber(v)) {
         rlp_put_u64(b, (uint64_t)v->valuedouble);
@@ -332,9 +335,12 @@ static void test_fuzz(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_published_valid), cmocka_unit_test(test_published_invalid),
-        cmocka_unit_test(test_truncation_and_trailing), cmocka_unit_test(test_integers),
-        cmocka_unit_test(test_depth_limit),     cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_published_valid),
+        cmocka_unit_test(test_published_invalid),
+        cmocka_unit_test(test_truncation_and_trailing),
+        cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_fuzz),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
