@@ -212,6 +212,7 @@ char *th_sh(const char *fmt, ...)
         fprintf(stderr, "harness: command failed (exit %d): %s\n", rc, out);
         free(out);
         fail();
+        return NULL; /* not reached: fail() jumps out of the test */
     }
     return out;
 }
