@@ -828,7 +828,7 @@ static cJSON *hex_json(const uint8_t *p, size_t n)
 }
 
 /* A 32-byte word of an elementary static type, with its padding checked. */
-static cJSON *dec_word(const abi_type *t, const uint8_t *w, char *err, size_t errlen)
+static cJSON *dec_word(const abi_type *t, const uint8_t *w, int flags, char *err, size_t errlen)
 {
     switch (t->kind) {
     case ABI_UINT:
@@ -858,7 +858,10 @@ static cJSON *dec_word(const abi_type *t, const uint8_t *w, char *err, size_t er
                 return NULL;
             }
         char a[HEX_ADDR_STRLEN];
-        hex_addr_checksum(w + 12, a);
+        if (flags & ABI_DECODE_LOWER_ADDR)
+            hex_encode(w + 12, 20, 1, a, sizeof a);
+        else
+            hex_addr_checksum(w + 12, a);
         return cJSON_CreateString(a);
     }
     case ABI_BOOL:
@@ -1004,7 +1007,7 @@ static cJSON *dec_value(dctx *c, const abi_type *t, size_t pos)
         const uint8_t *w = word_at(c, pos);
         if (!w || charge(c, 32) < 0)
             return NULL;
-        return dec_word(t, w, c->err, c->errlen);
+        return dec_word(t, w, c->flags, c->err, c->errlen);
     }
     }
 }
@@ -1391,8 +1394,9 @@ static int is_word_type(const abi_type *t)
            t->kind == ABI_BOOL || t->kind == ABI_FBYTES;
 }
 
-cJSON *abi_event_decode(const abi_event *ev, const uint8_t (*topics)[ABI_TOPIC_LEN],
-                        size_t n_topics, const uint8_t *data, size_t len, char *err, size_t errlen)
+static cJSON *event_decode(const abi_event *ev, const uint8_t (*topics)[ABI_TOPIC_LEN],
+                           size_t n_topics, const uint8_t *data, size_t len, int flags, char *err,
+                           size_t errlen)
 {
     size_t first = ev->anonymous ? 0 : 1;
     if (n_topics != first + ev->n_indexed) {
@@ -1404,7 +1408,7 @@ cJSON *abi_event_decode(const abi_event *ev, const uint8_t (*topics)[ABI_TOPIC_L
         util_err(err, errlen, "abi: topic0 is not %s", ev->signature);
         return NULL;
     }
-    cJSON *vals = decode_positional(ev->data, data, len, 0, err, errlen);
+    cJSON *vals = decode_positional(ev->data, data, len, flags, err, errlen);
     if (!vals)
         return NULL;
     cJSON *args = cJSON_CreateObject();
@@ -1414,7 +1418,7 @@ cJSON *abi_event_decode(const abi_event *ev, const uint8_t (*topics)[ABI_TOPIC_L
         const char *name = ev->inputs->names ? ev->inputs->names[i] : NULL;
         cJSON *v;
         if (ev->indexed[i]) {
-            v = is_word_type(t) ? dec_word(t, topics[ti], err, errlen)
+            v = is_word_type(t) ? dec_word(t, topics[ti], flags, err, errlen)
                                 : hex_json(topics[ti], ABI_TOPIC_LEN);
             ti++;
             if (!v) {
@@ -1435,6 +1439,12 @@ cJSON *abi_event_decode(const abi_event *ev, const uint8_t (*topics)[ABI_TOPIC_L
     return out;
 }
 
+cJSON *abi_event_decode(const abi_event *ev, const uint8_t (*topics)[ABI_TOPIC_LEN],
+                        size_t n_topics, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+    return event_decode(ev, topics, n_topics, data, len, 0, err, errlen);
+}
+
 cJSON *abi_decode_log(const abi_contract *c, const uint8_t (*topics)[ABI_TOPIC_LEN],
                       size_t n_topics, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
@@ -1449,7 +1459,7 @@ cJSON *abi_decode_log(const abi_contract *c, const uint8_t (*topics)[ABI_TOPIC_L
             continue;
         seen = 1;
         if (ev->n_indexed + 1 == n_topics)
-            return abi_event_decode(ev, topics, n_topics, data, len, err, errlen);
+            return event_decode(ev, topics, n_topics, data, len, c->log_flags, err, errlen);
     }
     util_err(err, errlen,
              seen ? "abi: event found but the topic count does not match"

@@ -40,6 +40,10 @@
 #define ABI_MAX_DEPTH    32 /* type nesting */
 
 #define ABI_DECODE_STRICT 1 /* flag: bytes/string padding must be present and zero */
+/* flag: addresses come out as lowercase hex instead of EIP-55. The checksum costs a
+ * keccak per address, about half of decoding a typical log; bulk consumers (the
+ * listener, analytics) store lowercase anyway. */
+#define ABI_DECODE_LOWER_ADDR 2
 
 typedef enum {
     ABI_UINT,
@@ -123,6 +127,7 @@ typedef struct abi_contract {
     size_t n_events;
     abi_error *errors;
     size_t n_errors;
+    int log_flags; /* ABI_DECODE_* flags abi_decode_log* use (default 0) */
 } abi_contract;
 
 /* A human signature "name(type,...)" with optional outputs "name(in...)(out...)";

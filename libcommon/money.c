@@ -308,10 +308,13 @@ static size_t dec_digits(const money_u256 *v, char d[79])
     memcpy(w, v->w, sizeof w);
     char rev[80];
     size_t n = 0;
+    int top = 3; /* highest non-zero word: typical amounts need two, not four, divisions */
     for (;;) {
-        /* Peel off 19 digits at a time: one 256/64-bit short division per chunk. */
+        while (top > 0 && w[top] == 0)
+            top--;
+        /* Peel off 19 digits at a time: one short division per word per chunk. */
         uint64_t rem = 0;
-        for (int i = 3; i >= 0; i--) {
+        for (int i = top; i >= 0; i--) {
             u128 cur = ((u128)rem << 64) | w[i];
             w[i] = (uint64_t)(cur / DEC_CHUNK);
             rem = (uint64_t)(cur % DEC_CHUNK);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <cjson/cJSON.h>
@@ -786,6 +787,16 @@ static void test_events(void **state)
                 "{\"event\":\"Transfer\",\"signature\":\"Transfer(address,address,uint256)\","
                 "\"args\":{\"from\":\"" ADDR1 "\",\"to\":\"" ADDR2 "\",\"value\":\"1000000\"}}");
     cJSON_Delete(ev);
+    /* Bulk mode: the same addresses as lowercase hex, no checksum work. */
+    c->log_flags = ABI_DECODE_LOWER_ADDR;
+    ev = abi_decode_log(c, (const uint8_t(*)[32])topics, 3, data, dn, err, sizeof err);
+    assert_non_null(ev);
+    const char *from = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "args"), "from")->valuestring;
+    assert_int_equal(strcasecmp(from, ADDR1), 0);
+    for (const char *q = from; *q; q++)
+        assert_false(*q >= 'A' && *q <= 'F');
+    cJSON_Delete(ev);
+    c->log_flags = 0;
     /* ERC-721 Transfer: same topic0, 4 topics */
     memset(topics[3], 0, 32);
     topics[3][31] = 7;
