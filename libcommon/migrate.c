@@ -223,6 +223,71 @@ static int read_sql(const char *path, char **out, size_t *outlen, char *err, siz
     return 0;
 }
 
+/* DDL that belongs to a libcommon module (the bus's processed_messages, the outbox's
+ * transactions) lives once in <dir>/_shared/<name>.sql; a service's migration pulls
+ * it in with a line "-- include: <name>.sql". The checksum covers the expanded text,
+ * so editing a shared file that some service already applied is caught like any
+ * other change to an applied migration. One level only: shared files cannot include. */
+#define INCLUDE_TAG "-- include: "
+
+static int expand_includes(const char *dir, const char *file, char **sql, size_t *len, char *err,
+                           size_t errlen)
+{
+    if (!strstr(*sql, INCLUDE_TAG))
+        return 0;
+    size_t cap = *len + 1, n = 0;
+    char *out = util_malloc(cap);
+    for (const char *line = *sql; *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t ll = eol ? (size_t)(eol - line + 1) : strlen(line);
+        const char *piece = line;
+        size_t plen = ll;
+        char *inc = NULL;
+        if (strncmp(line, INCLUDE_TAG, strlen(INCLUDE_TAG)) == 0) {
+            const char *name = line + strlen(INCLUDE_TAG);
+            size_t nl = strcspn(name, " \r\n");
+            if (nl < 5 || nl > 64 || strncmp(name + nl - 4, ".sql", 4) != 0 ||
+                strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != nl - 4) {
+                free(out);
+                return util_err(err, errlen, "%s: bad include line (want \"%s<name>.sql\")", file,
+                                INCLUDE_TAG);
+            }
+            char ipath[4096];
+            snprintf(ipath, sizeof ipath, "%s/_shared/%.*s", dir, (int)nl, name);
+            size_t ilen = 0;
+            if (read_sql(ipath, &inc, &ilen, err, errlen) != 0) {
+                free(out);
+                return -1;
+            }
+            if (strstr(inc, INCLUDE_TAG)) {
+                free(inc);
+                free(out);
+                return util_err(err, errlen, "%s: shared files cannot include others", ipath);
+            }
+            piece = inc;
+            plen = ilen;
+        }
+        if (n + plen + 2 > cap) {
+            cap = (n + plen + 2) * 2;
+            char *grown = realloc(out, cap);
+            if (!grown)
+                abort();
+            out = grown;
+        }
+        memcpy(out + n, piece, plen);
+        n += plen;
+        if (inc && plen && piece[plen - 1] != '\n')
+            out[n++] = '\n';
+        free(inc);
+        line += ll;
+    }
+    out[n] = '\0';
+    free(*sql);
+    *sql = out;
+    *len = n;
+    return 0;
+}
+
 static int load_service(const char *dir, migrate_service *sv, char *err, size_t errlen)
 {
     char path[4096];
@@ -254,6 +319,7 @@ static int load_service(const char *dir, migrate_service *sv, char *err, size_t 
         }
         size_t len = 0;
         if (read_sql(fpath, &f->sql, &len, err, errlen) != 0 ||
+            expand_includes(dir, fpath, &f->sql, &len, err, errlen) != 0 ||
             migrate_sha256_hex(f->sql, len, f->checksum, err, errlen) != 0) {
             free(f->sql);
             f->sql = NULL;
@@ -308,6 +374,8 @@ migrate_set *migrate_set_load(const char *dir, const char *const *only, size_t n
     migrate_set *s = util_calloc(1, sizeof *s);
     s->services = util_calloc(nnames ? nnames : 1, sizeof *s->services);
     for (size_t i = 0; i < nnames; i++) {
+        if (names[i][0] == '_')
+            continue; /* _shared: DDL included by services, not a service */
         if (!migrate_service_name_ok(names[i])) {
             util_err(err, errlen,
                      "%s/%s: service folder names must match [a-z][a-z0-9_]{0,39} "

@@ -10,6 +10,11 @@
  * service's role; the role owns its schema (USAGE + CREATE and the right to
  * comment on it) and has no rights on any other schema or on public's tables.
  *
+ * DDL that a libcommon module owns (the bus's processed_messages, the outbox's
+ * transactions) is written once in <dir>/_shared/<name>.sql and pulled into a
+ * service's migration by a line "-- include: <name>.sql"; folders starting with
+ * '_' are not services. The checksum covers the expanded text.
+ *
  * Ownership: migrate_set_load returns an owned set (migrate_set_free). The PGconn
  * given to migrate_up/migrate_status is borrowed; on return it is outside any
  * transaction and the advisory lock is released. Server notices (e.g. "already

@@ -5,7 +5,7 @@
  * transactions replaced with bumped fees, the fee cap, the global pause, a reorg
  * (evm_revert of the block holding the tx), and a gap-free nonce sequence.
  *
- * Each test gets a fresh database (the DDL is run from migrations/approval/0002_*.sql),
+ * Each test gets a fresh database (the DDL is run from migrations/_shared/transactions.sql),
  * a flushed Redis and runs between evm_snapshot and evm_revert; automine is switched
  * back on in teardown whatever happened, since the anvil is shared with later tests. */
 #include <setjmp.h>
@@ -217,7 +217,7 @@ static int setup(void **state)
     util_strlcpy(g.db_url, th_pg_fresh_db("outbox_test"), sizeof g.db_url);
     g.pg = th_pg_connect(g.db_url);
     th_pg_exec(g.pg, "CREATE SCHEMA " SCHEMA "; SET search_path TO " SCHEMA);
-    FILE *f = fopen(th_repo_path("migrations/approval/0002_transactions.sql"), "r");
+    FILE *f = fopen(th_repo_path("migrations/_shared/transactions.sql"), "r");
     if (!f)
         return -1;
     static char ddl[1 << 16];

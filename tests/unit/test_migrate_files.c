@@ -250,6 +250,38 @@ static void test_load_refusals(void **state)
     assert_null(migrate_set_load("", NULL, 0, err, sizeof err));
 }
 
+/* Shared DDL (migrations/_shared) is spliced in place of "-- include:" lines; the
+ * checksum covers the result, so editing shared DDL shows up as a changed file. */
+static void test_shared_includes(void **state)
+{
+    (void)state;
+    put("_shared/guard.sql", "CREATE TABLE guard (id int);\n");
+    put("svc/0001_init.sql", "-- svc first\n-- include: guard.sql\nSELECT 1;\n");
+    char err[UTIL_ERRLEN] = "";
+    migrate_set *s = migrate_set_load(root, NULL, 0, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(s->nservices, 1); /* _shared is not a service */
+    const migrate_file *f = &s->services[0].files[0];
+    assert_string_equal(f->sql, "-- svc first\nCREATE TABLE guard (id int);\nSELECT 1;\n");
+    char before[MIGRATE_SHA256_HEX];
+    util_strlcpy(before, f->checksum, sizeof before);
+    migrate_set_free(s);
+
+    put("_shared/guard.sql", "CREATE TABLE guard (id bigint);\n");
+    s = migrate_set_load(root, NULL, 0, err, sizeof err);
+    assert_non_null(s);
+    assert_string_not_equal(s->services[0].files[0].checksum, before);
+    migrate_set_free(s);
+
+    put("svc/0001_init.sql", "-- include: ../../etc/passwd\n");
+    expect_load_error("bad include line");
+    put("svc/0001_init.sql", "-- include: missing.sql\n");
+    expect_load_error("missing.sql");
+    put("_shared/nested.sql", "-- include: guard.sql\n");
+    put("svc/0001_init.sql", "-- include: nested.sql\n");
+    expect_load_error("cannot include");
+}
+
 static void test_state_names(void **state)
 {
     (void)state;
@@ -267,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test_setup_teardown(test_load_orders_and_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_includes, setup, teardown),
         cmocka_unit_test(test_state_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
