@@ -1,0 +1,987 @@
+/* chain: one chain's listener loop (see chain.h). */
+#include "chain.h"
+
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "envelope.h"
+#include "evid.h"
+#include "heads.h"
+#include "hex.h"
+#include "lock.h"
+#include "log.h"
+#include "metrics.h"
+#include "range.h"
+#include "rconn.h"
+#include "reorg.h"
+#include "store.h"
+#include "util.h"
+
+#define TOPIC_EVENTS     "chain.events"
+#define TOPIC_ALERTS     "alerts"
+#define HEADER_CHUNK     100
+#define REPUBLISH_LIMIT  1000
+#define ERROR_BACKOFF_MS 500
+
+struct chain {
+    chain_cfg cfg;
+    char **urls;
+    char *ws_url, *redis_url;
+    chain_contract *contracts;
+    cJSON *topics; /* [[topic0, ...]]: every event of every ABI */
+    rpc_client *rpc;
+    heads *heads;
+    redisContext *redis;
+    range_ctl range;
+    char label[48];
+    char lock_name[LOCK_NAME_MAX];
+
+    /* worker state (worker thread only) */
+    lock_lease lease;
+    int leader;
+    store_checkpoint cp;
+    int reinc;       /* some event was ever removed: re-inclusions need their own ids */
+    int pending_pub; /* rows committed but not yet on the stream */
+    int64_t head;
+
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    pthread_mutex_t mu; /* guards st */
+    chain_status st;
+
+    /* metrics */
+    metrics_gauge *g_head, *g_cp, *g_lag_blocks, *g_lag_seconds, *g_leader, *g_halted, *g_span,
+        *g_rate, *g_depth;
+    metrics_counter *m_events, *m_reorgs, *m_removed, *m_undecoded, *m_pub_err, *m_batches,
+        *m_shrinks;
+    metrics_histogram *h_delay;
+    int64_t rate_t0;
+    uint64_t rate_n0;
+};
+
+/* ------------------------------------------------------------------ status */
+
+static void publish_status(chain *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->st.leader = c->leader;
+    c->st.halted = c->cp.halted;
+    c->st.fence = c->leader ? c->lease.fence : 0;
+    c->st.checkpoint = c->cp.last_block;
+    c->st.checkpoint_time = c->cp.last_time;
+    c->st.head = c->head;
+    c->st.span = c->range.span;
+    pthread_mutex_unlock(&c->mu);
+    metrics_gauge_set(c->g_head, (double)c->head);
+    metrics_gauge_set(c->g_cp, (double)c->cp.last_block);
+    int64_t lag = c->head > c->cp.last_block ? c->head - c->cp.last_block : 0;
+    metrics_gauge_set(c->g_lag_blocks, (double)lag);
+    int64_t now = util_now_ms() / 1000;
+    metrics_gauge_set(c->g_lag_seconds, c->cp.last_time > 0 && now > c->cp.last_time
+                                            ? (double)(now - c->cp.last_time)
+                                            : 0.0);
+    metrics_gauge_set(c->g_leader, c->leader);
+    metrics_gauge_set(c->g_halted, c->cp.halted);
+    metrics_gauge_set(c->g_span, (double)c->range.span);
+    int64_t t = util_mono_ms();
+    if (t - c->rate_t0 >= 5000) {
+        uint64_t n = (uint64_t)metrics_counter_value(c->m_events);
+        metrics_gauge_set(c->g_rate, (double)(n - c->rate_n0) * 1000.0 / (double)(t - c->rate_t0));
+        c->rate_t0 = t;
+        c->rate_n0 = n;
+    }
+}
+
+void chain_get_status(chain *c, chain_status *out)
+{
+    pthread_mutex_lock(&c->mu);
+    *out = c->st;
+    pthread_mutex_unlock(&c->mu);
+}
+
+rpc_client *chain_rpc(chain *c)
+{
+    return c->rpc;
+}
+
+/* ------------------------------------------------------------------ redis / publish */
+
+static redisContext *redis(chain *c)
+{
+    if (c->redis && !c->redis->err)
+        return c->redis;
+    if (c->redis)
+        redisFree(c->redis);
+    char err[UTIL_ERRLEN];
+    c->redis = rconn_connect(c->redis_url, 2000, err, sizeof err);
+    if (!c->redis)
+        log_warn("redis unavailable", "chain", c->label, "error", err);
+    return c->redis;
+}
+
+static envelope *row_envelope(chain *c, const store_row *w, int compensation)
+{
+    char type[EVTYPE_MAX], id[EVID_MAX], ts[32];
+    if (evid_type(type, sizeof type, w->event, compensation) != 0)
+        return NULL;
+    if (compensation) {
+        if (evid_removed(id, sizeof id, w->id, w->block_hash) != 0)
+            return NULL;
+    } else {
+        util_strlcpy(id, w->id, sizeof id);
+    }
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "chain_id", (double)c->cfg.chain_id);
+    cJSON_AddStringToObject(p, "address", w->address);
+    cJSON_AddStringToObject(p, "event", w->event);
+    cJSON_AddStringToObject(p, "signature", w->signature);
+    cJSON *args = cJSON_Parse(w->args);
+    cJSON_AddItemToObject(p, "args", args ? args : cJSON_CreateObject());
+    cJSON_AddNumberToObject(p, "block_number", (double)w->block_number);
+    cJSON_AddStringToObject(p, "block_hash", w->block_hash);
+    envelope_format_ts(w->block_time * 1000, ts);
+    cJSON_AddStringToObject(p, "block_time", ts);
+    cJSON_AddStringToObject(p, "tx_hash", w->tx_hash);
+    cJSON_AddNumberToObject(p, "tx_index", (double)w->tx_index);
+    cJSON_AddNumberToObject(p, "log_index", (double)w->log_index);
+    cJSON_AddBoolToObject(p, "removed", compensation);
+    if (compensation)
+        cJSON_AddStringToObject(p, "original_id", w->id);
+    envelope *e = envelope_new(id, type, "listener", NULL, p);
+    if (e)
+        envelope_set_priority(e, bus_priority_name(w->prio), NULL, 0);
+    return e;
+}
+
+/* Publishes rows (all originals or all compensations) and marks what went out. 0 when
+ * everything did. */
+static int publish_rows(chain *c, const store_row *rows, size_t n, int compensations)
+{
+    if (n == 0)
+        return 0;
+    char err[UTIL_ERRLEN];
+    redisContext *rc = redis(c);
+    if (!rc) {
+        c->pending_pub = 1;
+        return -1;
+    }
+    envelope **es = util_calloc(n, sizeof *es);
+    bus_priority *pr = util_calloc(n, sizeof *pr);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(es[k] = row_envelope(c, &rows[i], compensations))) {
+            log_error("cannot build an envelope", "chain", c->label, "id", rows[i].id);
+            continue;
+        }
+        pr[k++] = rows[i].prio;
+    }
+    size_t sent = 0;
+    int rc_pub = bus_publish_many(rc, TOPIC_EVENTS, pr, es, k, &sent, err, sizeof err);
+    int64_t now = util_now_ms();
+    for (size_t i = 0; i < k; i++)
+        envelope_free(es[i]);
+    free(es);
+    free(pr);
+    if (rc_pub != 0) {
+        metrics_counter_inc(c->m_pub_err);
+        log_warn("publish failed; will re-publish", "chain", c->label, "error", err);
+    }
+    if (!compensations)
+        for (size_t i = 0; i < sent && i < n; i++)
+            metrics_histogram_observe(c->h_delay,
+                                      (double)(now - rows[i].block_time * 1000) / 1000.0);
+    /* Mark what went out; the rest stays pending and is sent again (same ids). */
+    size_t mark = sent < n ? sent : n;
+    db_conn *dc = db_acquire(c->cfg.db, 5000, err, sizeof err);
+    if (!dc || store_mark_published(dc, rows, mark, compensations, err, sizeof err) != 0) {
+        log_warn("cannot mark published (will re-publish)", "chain", c->label, "error", err);
+        if (dc)
+            db_release(c->cfg.db, dc);
+        c->pending_pub = 1;
+        return -1;
+    }
+    db_release(c->cfg.db, dc);
+    if (mark < n || rc_pub != 0) {
+        c->pending_pub = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends whatever is committed but unsent, oldest first. 0 when nothing is left. */
+static int republish(chain *c)
+{
+    char err[UTIL_ERRLEN];
+    for (;;) {
+        db_conn *dc = db_acquire(c->cfg.db, 5000, err, sizeof err);
+        if (!dc)
+            return -1;
+        store_row *rows = NULL;
+        size_t n = 0;
+        int rc = store_pending(dc, c->cfg.chain_id, REPUBLISH_LIMIT, &rows, &n, err, sizeof err);
+        db_release(c->cfg.db, dc);
+        if (rc != 0) {
+            log_warn("cannot read unpublished rows", "chain", c->label, "error", err);
+            return -1;
+        }
+        if (n == 0) {
+            c->pending_pub = 0;
+            return 0;
+        }
+        size_t ncomp = 0;
+        while (ncomp < n && rows[ncomp].removed)
+            ncomp++;
+        int ok = publish_rows(c, rows, ncomp, 1) == 0 &&
+                 publish_rows(c, rows + ncomp, n - ncomp, 0) == 0;
+        store_rows_free(rows, n);
+        if (!ok)
+            return -1;
+        log_info("re-published pending rows", "chain", c->label, "#count", LOG_I64(n));
+        if (n < REPUBLISH_LIMIT) {
+            c->pending_pub = 0;
+            return 0;
+        }
+    }
+}
+
+static void raise_alert(chain *c, const char *title, const char *message, const char *dedup)
+{
+    char err[UTIL_ERRLEN], id[EVID_MAX];
+    snprintf(id, sizeof id, "listener:%s", dedup);
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "severity", "critical");
+    cJSON_AddStringToObject(p, "category", "chain.reorg");
+    cJSON_AddStringToObject(p, "title", title);
+    cJSON_AddStringToObject(p, "message", message);
+    cJSON_AddStringToObject(p, "dedup_key", dedup);
+    cJSON *labels = cJSON_AddObjectToObject(p, "labels");
+    char cid[24];
+    snprintf(cid, sizeof cid, "%" PRIu64, c->cfg.chain_id);
+    cJSON_AddStringToObject(labels, "chain_id", cid);
+    envelope *e = envelope_new(id, "alert.raised", "listener", NULL, p);
+    envelope_set_priority(e, "critical", NULL, 0);
+    redisContext *rc = redis(c);
+    if (!rc || bus_publish(rc, TOPIC_ALERTS, BUS_CRITICAL, e, 0, err, sizeof err) != 0)
+        log_error("cannot raise alert", "chain", c->label, "title", title);
+    envelope_free(e);
+}
+
+/* ------------------------------------------------------------------ rpc helpers */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Headers of nums (sorted, unique). 0 ok, 1 some block unknown to the node (a race
+ * with a reorg or a lagging endpoint), -1 RPC error. */
+static int fetch_headers(chain *c, const int64_t *nums, size_t n, rpc_header *out, char *err,
+                         size_t errlen)
+{
+    rpc_batch_item items[HEADER_CHUNK];
+    for (size_t off = 0; off < n; off += HEADER_CHUNK) {
+        size_t k = n - off < HEADER_CHUNK ? n - off : HEADER_CHUNK;
+        memset(items, 0, sizeof items);
+        for (size_t i = 0; i < k; i++) {
+            char tag[RPC_BLOCK_TAG_MAX];
+            items[i].method = "eth_getBlockByNumber";
+            items[i].params = cJSON_CreateArray();
+            cJSON_AddItemToArray(items[i].params,
+                                 cJSON_CreateString(rpc_block_tag(nums[off + i], tag)));
+            cJSON_AddItemToArray(items[i].params, cJSON_CreateFalse());
+            rpc_error_init(&items[i].error);
+        }
+        if (rpc_batch(c->rpc, items, k, RPC_F_HEAD, err, errlen) != 0) {
+            rpc_batch_items_clear(items, k);
+            return -1;
+        }
+        int rc = 0;
+        for (size_t i = 0; i < k && rc == 0; i++) {
+            if (!items[i].result) {
+                util_err(err, errlen, "header %" PRId64 ": %s", nums[off + i],
+                         items[i].error.message);
+                rc = -1;
+            } else if (cJSON_IsNull(items[i].result)) {
+                rc = 1;
+            } else if (rpc_header_from_json(items[i].result, &out[off + i], err, errlen) != 0 ||
+                       (int64_t)out[off + i].number != nums[off + i]) {
+                rc = -1;
+            }
+        }
+        rpc_batch_items_clear(items, k);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static const rpc_header *find_header(const int64_t *nums, const rpc_header *h, size_t n,
+                                     int64_t num)
+{
+    const int64_t *p = bsearch(&num, nums, n, sizeof *nums, cmp_i64);
+    return p ? &h[p - nums] : NULL;
+}
+
+static int canonical_hash(void *ud, int64_t number, char hash[67])
+{
+    chain *c = ud;
+    rpc_header h;
+    char err[UTIL_ERRLEN];
+    int rc = rpc_get_block_header(c->rpc, number, &h, err, sizeof err);
+    if (rc != 0)
+        return rc;
+    hex_encode(h.hash, 32, 1, hash, 67);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ reorg */
+
+typedef struct orphan_tx {
+    chain *c;
+    int64_t ancestor;
+    char ancestor_hash[67];
+    int64_t ancestor_time;
+    store_row *rows;
+    size_t n;
+    int fenced_out;
+} orphan_tx;
+
+static int orphan_fn(db_conn *dc, void *ud, char *err, size_t errlen)
+{
+    orphan_tx *o = ud;
+    store_rows_free(o->rows, o->n);
+    o->rows = NULL;
+    o->n = 0;
+    if (store_orphan_above(dc, o->c->cfg.chain_id, o->ancestor, &o->rows, &o->n, err, errlen) != 0)
+        return -1;
+    int rc = store_checkpoint_move(dc, o->c->cfg.chain_id, o->c->lease.fence, o->ancestor,
+                                   o->ancestor_hash, o->ancestor_time, err, errlen);
+    if (rc == 1) {
+        o->fenced_out = 1;
+        return util_err(err, errlen, "fenced out");
+    }
+    return rc;
+}
+
+/* Called when our checkpoint block is no longer canonical. 1 handled (loop again),
+ * 0 halted, -1 error. */
+static int handle_reorg(chain *c)
+{
+    char err[UTIL_ERRLEN];
+    db_conn *dc = db_acquire(c->cfg.db, 5000, err, sizeof err);
+    if (!dc)
+        return -1;
+    reorg_block *win = NULL;
+    size_t nw = 0;
+    int rc = store_window(dc, c->cfg.chain_id, &win, &nw, err, sizeof err);
+    db_release(c->cfg.db, dc);
+    if (rc != 0)
+        return -1;
+    int64_t anc = -1;
+    reorg_result rr = reorg_find_ancestor(win, nw, c->cp.start_block - 1, canonical_hash, c, &anc);
+    orphan_tx o = {.c = c, .ancestor = anc};
+    for (size_t i = 0; rr == REORG_FOUND && i < nw; i++)
+        if (win[i].number == anc)
+            util_strlcpy(o.ancestor_hash, win[i].hash, sizeof o.ancestor_hash);
+    free(win);
+    if (rr == REORG_ERROR)
+        return -1;
+    if (rr == REORG_TOO_DEEP) {
+        char msg[256], dedup[128];
+        snprintf(msg, sizeof msg,
+                 "chain %" PRIu64 ": block %" PRId64 " and the whole reorg window (%" PRIu64
+                 " blocks) are no longer canonical; the listener stopped advancing",
+                 c->cfg.chain_id, c->cp.last_block, c->cfg.window);
+        snprintf(dedup, sizeof dedup, "reorg-too-deep:%" PRIu64 ":%" PRId64, c->cfg.chain_id,
+                 c->cp.last_block);
+        log_error("reorg deeper than the window: halting", "chain", c->label);
+        raise_alert(c, "Chain reorg deeper than the window", msg, dedup);
+        dc = db_acquire(c->cfg.db, 5000, err, sizeof err);
+        if (dc) {
+            store_set_halted(dc, c->cfg.chain_id, c->lease.fence, msg, err, sizeof err);
+            db_release(c->cfg.db, dc);
+        }
+        c->cp.halted = 1;
+        return 0;
+    }
+    if (anc >= 0 && o.ancestor_hash[0]) {
+        rpc_header h;
+        if (rpc_get_block_header(c->rpc, anc, &h, err, sizeof err) == 0)
+            o.ancestor_time = (int64_t)h.timestamp;
+    }
+    if (db_tx(c->cfg.db, orphan_fn, &o, err, sizeof err) != 0) {
+        store_rows_free(o.rows, o.n);
+        if (o.fenced_out) {
+            c->leader = 0;
+            log_warn("lease lost during reorg handling", "chain", c->label);
+            return 1;
+        }
+        log_warn("reorg transaction failed", "chain", c->label, "error", err);
+        return -1;
+    }
+    int64_t depth = c->cp.last_block - anc;
+    log_warn("reorg: rolled back to the common ancestor", "chain", c->label, "#ancestor",
+             LOG_I64(anc), "#depth", LOG_I64(depth), "#orphaned_published", LOG_I64(o.n));
+    metrics_counter_inc(c->m_reorgs);
+    metrics_counter_add(c->m_removed, (double)o.n);
+    metrics_gauge_set(c->g_depth, (double)depth);
+    pthread_mutex_lock(&c->mu);
+    c->st.reorgs++;
+    pthread_mutex_unlock(&c->mu);
+    c->cp.last_block = anc;
+    util_strlcpy(c->cp.last_hash, o.ancestor_hash, sizeof c->cp.last_hash);
+    c->cp.last_time = o.ancestor_time;
+    c->reinc = 1;
+    if (publish_rows(c, o.rows, o.n, 1) != 0)
+        c->pending_pub = 1;
+    store_rows_free(o.rows, o.n);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ batch */
+
+typedef struct batch_tx {
+    chain *c;
+    store_row *rows;
+    size_t n;
+    const rpc_header *win;
+    size_t nwin;
+    int64_t from, to;
+    const rpc_header *last;
+    int fenced_out;
+} batch_tx;
+
+static int batch_fn(db_conn *dc, void *ud, char *err, size_t errlen)
+{
+    batch_tx *b = ud;
+    chain *c = b->c;
+    if (store_insert_events(dc, c->cfg.chain_id, b->rows, b->n, c->reinc, err, errlen) != 0)
+        return -1;
+    int64_t keep = b->to - (int64_t)c->cfg.window + 1;
+    if (store_record_blocks(dc, c->cfg.chain_id, b->win, b->nwin, keep, b->from, b->to, err,
+                            errlen) != 0)
+        return -1;
+    char h[67];
+    hex_encode(b->last->hash, 32, 1, h, sizeof h);
+    int rc = store_checkpoint_move(dc, c->cfg.chain_id, c->lease.fence, b->to, h,
+                                   (int64_t)b->last->timestamp, err, errlen);
+    if (rc == 1) {
+        b->fenced_out = 1;
+        return util_err(err, errlen, "fenced out: another listener holds chain %" PRIu64,
+                        c->cfg.chain_id);
+    }
+    return rc;
+}
+
+static const chain_contract *contract_of(chain *c, const char *addr)
+{
+    for (size_t i = 0; i < c->cfg.ncontracts; i++)
+        if (strcasecmp(c->contracts[i].address, addr) == 0)
+            return &c->contracts[i];
+    return NULL;
+}
+
+static int log_u64(const cJSON *log, const char *key, uint64_t *out)
+{
+    return rpc_parse_quantity(cJSON_GetObjectItemCaseSensitive(log, key), out);
+}
+
+static const char *log_str(const cJSON *log, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(log, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Turns the logs into rows. 0 ok, 1 inconsistent with the headers (re-read), -1 bad. */
+static int decode_logs(chain *c, const cJSON *logs, const int64_t *nums, const rpc_header *hdrs,
+                       size_t nh, store_row **out, size_t *nout)
+{
+    size_t n = (size_t)cJSON_GetArraySize(logs), k = 0;
+    store_row *rows = n ? util_calloc(n, sizeof *rows) : NULL;
+    const cJSON *log;
+    int rc = 0;
+    cJSON_ArrayForEach(log, logs)
+    {
+        store_row *w = &rows[k];
+        uint64_t bn, ti, li;
+        char addr_l[43];
+        const char *addr = log_str(log, "address");
+        const cJSON *removed = cJSON_GetObjectItemCaseSensitive(log, "removed");
+        if (log_u64(log, "blockNumber", &bn) || log_u64(log, "transactionIndex", &ti) ||
+            log_u64(log, "logIndex", &li) ||
+            evid_hash_norm(log_str(log, "blockHash"), w->block_hash) ||
+            evid_hash_norm(log_str(log, "transactionHash"), w->tx_hash) || !addr ||
+            strlen(addr) != 42) {
+            log_warn("malformed log from the node", "chain", c->label);
+            rc = -1;
+            break;
+        }
+        if (cJSON_IsTrue(removed)) {
+            rc = 1;
+            break;
+        }
+        const rpc_header *h = find_header(nums, hdrs, nh, (int64_t)bn);
+        char hh[67];
+        if (!h) {
+            rc = 1;
+            break;
+        }
+        hex_encode(h->hash, 32, 1, hh, sizeof hh);
+        if (strcmp(hh, w->block_hash) != 0) { /* the node moved between the two calls */
+            rc = 1;
+            break;
+        }
+        for (int i = 0; i < 42; i++)
+            addr_l[i] = (char)(addr[i] >= 'A' && addr[i] <= 'F' ? addr[i] + 32 : addr[i]);
+        addr_l[42] = '\0';
+        const chain_contract *ct = contract_of(c, addr_l);
+        char why[UTIL_ERRLEN];
+        cJSON *dec = ct ? abi_decode_log_json(ct->abi, log, why, sizeof why) : NULL;
+        if (!dec) {
+            metrics_counter_inc(c->m_undecoded);
+            log_warn("log not decodable with the configured ABI; skipped", "chain", c->label,
+                     "address", addr_l, "tx", w->tx_hash, "error", ct ? why : "unknown contract");
+            memset(w, 0, sizeof *w);
+            continue;
+        }
+        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(dec, "event");
+        const cJSON *sig = cJSON_GetObjectItemCaseSensitive(dec, "signature");
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(dec, "args");
+        w->block_number = (int64_t)bn;
+        w->block_time = (int64_t)h->timestamp;
+        w->tx_index = (int64_t)ti;
+        w->log_index = (int64_t)li;
+        util_strlcpy(w->address, addr_l, sizeof w->address);
+        util_strlcpy(w->event, cJSON_IsString(ev) ? ev->valuestring : "", sizeof w->event);
+        w->signature = util_strdup(cJSON_IsString(sig) ? sig->valuestring : "");
+        w->args = args ? cJSON_PrintUnformatted(args) : util_strdup("{}");
+        w->prio = route_classify(c->cfg.routes, w->event, args);
+        cJSON_Delete(dec);
+        if (!w->args || evid_build(w->id, sizeof w->id, c->cfg.chain_id, w->tx_hash, li, NULL)) {
+            rc = -1;
+            k++;
+            break;
+        }
+        k++;
+    }
+    if (rc != 0) {
+        store_rows_free(rows, k);
+        return rc;
+    }
+    *out = rows;
+    *nout = k;
+    return 0;
+}
+
+static cJSON *logs_filter(chain *c, int64_t from, int64_t to)
+{
+    char tag[RPC_BLOCK_TAG_MAX];
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "fromBlock", rpc_block_tag(from, tag));
+    cJSON_AddStringToObject(f, "toBlock", rpc_block_tag(to, tag));
+    cJSON *addrs = cJSON_AddArrayToObject(f, "address");
+    for (size_t i = 0; i < c->cfg.ncontracts; i++)
+        cJSON_AddItemToArray(addrs, cJSON_CreateString(c->contracts[i].address));
+    cJSON_AddItemToObject(f, "topics", cJSON_Duplicate(c->topics, 1));
+    return f;
+}
+
+/* One batch [from, to]. 1 progressed or must re-run, -1 error. */
+static int run_batch(chain *c, int64_t from, int64_t to)
+{
+    char err[UTIL_ERRLEN];
+    cJSON *filter = logs_filter(c, from, to);
+    rpc_error e;
+    rpc_error_init(&e);
+    cJSON *logs = rpc_get_logs(c->rpc, filter, &e);
+    cJSON_Delete(filter);
+    uint64_t span = (uint64_t)(to - from + 1);
+    if (!logs) {
+        int shrink = range_error_shrinks(e.status == RPC_ERR_RPC, e.code, e.message);
+        log_warn("eth_getLogs failed", "chain", c->label, "#from", LOG_I64(from), "#to",
+                 LOG_I64(to), "error", e.message);
+        rpc_error_clear(&e);
+        if (shrink && range_on_failure(&c->range, span)) {
+            metrics_counter_inc(c->m_shrinks);
+            return 1;
+        }
+        return -1;
+    }
+    rpc_error_clear(&e);
+    size_t nlogs = (size_t)cJSON_GetArraySize(logs);
+
+    /* Headers: the link to our checkpoint, the new window, the blocks with logs. */
+    int64_t win_from =
+        to - (int64_t)c->cfg.window + 1 > from ? to - (int64_t)c->cfg.window + 1 : from;
+    size_t cap = (size_t)(to - win_from + 1) + nlogs + 2, nn = 0;
+    int64_t *nums = util_malloc(cap * sizeof *nums);
+    nums[nn++] = from;
+    for (int64_t b = win_from; b <= to; b++)
+        nums[nn++] = b;
+    const cJSON *lg;
+    cJSON_ArrayForEach(lg, logs)
+    {
+        uint64_t bn;
+        if (log_u64(lg, "blockNumber", &bn) == 0 && (int64_t)bn >= from && (int64_t)bn <= to)
+            nums[nn++] = (int64_t)bn;
+    }
+    qsort(nums, nn, sizeof *nums, cmp_i64);
+    size_t u = 0;
+    for (size_t i = 0; i < nn; i++)
+        if (u == 0 || nums[u - 1] != nums[i])
+            nums[u++] = nums[i];
+    nn = u;
+    rpc_header *hdrs = util_calloc(nn, sizeof *hdrs);
+    int rc = fetch_headers(c, nums, nn, hdrs, err, sizeof err);
+    store_row *rows = NULL;
+    size_t nrows = 0;
+    if (rc != 0) {
+        if (rc < 0)
+            log_warn("cannot fetch headers", "chain", c->label, "error", err);
+        rc = rc < 0 ? -1 : 1;
+        goto out;
+    }
+    /* A first block that does not continue our checkpoint: a reorg happened below. */
+    char ph[67];
+    const rpc_header *first = find_header(nums, hdrs, nn, from);
+    hex_encode(first->parent_hash, 32, 1, ph, sizeof ph);
+    if (!reorg_links(c->cp.last_hash, ph)) {
+        rc = handle_reorg(c);
+        goto out;
+    }
+    /* The window must be one chain; otherwise the node reorged while we asked. */
+    for (size_t i = 1; i < nn; i++) {
+        if (nums[i] == nums[i - 1] + 1 && memcmp(hdrs[i].parent_hash, hdrs[i - 1].hash, 32) != 0) {
+            rc = 1;
+            goto out;
+        }
+    }
+    rc = decode_logs(c, logs, nums, hdrs, nn, &rows, &nrows);
+    if (rc != 0) {
+        rc = rc < 0 ? -1 : 1;
+        goto out;
+    }
+    /* Window headers are the contiguous tail [win_from, to]. */
+    const rpc_header *win = find_header(nums, hdrs, nn, win_from);
+    size_t nwin = (size_t)(to - win_from + 1);
+    batch_tx b = {.c = c,
+                  .rows = rows,
+                  .n = nrows,
+                  .win = win,
+                  .nwin = nwin,
+                  .from = from,
+                  .to = to,
+                  .last = find_header(nums, hdrs, nn, to)};
+    if (db_tx(c->cfg.db, batch_fn, &b, err, sizeof err) != 0) {
+        if (b.fenced_out) {
+            log_warn("lease lost: another listener writes this chain", "chain", c->label);
+            c->leader = 0;
+            rc = 1;
+        } else {
+            log_warn("batch transaction failed", "chain", c->label, "error", err);
+            rc = -1;
+        }
+        goto out;
+    }
+    range_on_success(&c->range, span, nlogs);
+    c->cp.last_block = to;
+    hex_encode(b.last->hash, 32, 1, c->cp.last_hash, sizeof c->cp.last_hash);
+    c->cp.last_time = (int64_t)b.last->timestamp;
+    metrics_counter_add(c->m_events, (double)nrows);
+    metrics_counter_inc(c->m_batches);
+    pthread_mutex_lock(&c->mu);
+    c->st.events += nrows;
+    c->st.batches++;
+    pthread_mutex_unlock(&c->mu);
+    publish_rows(c, rows, nrows, 0);
+    rc = 1;
+out:
+    store_rows_free(rows, nrows);
+    free(hdrs);
+    free(nums);
+    cJSON_Delete(logs);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+static int become_leader(chain *c)
+{
+    char err[UTIL_ERRLEN];
+    db_conn *dc = db_acquire(c->cfg.db, 5000, err, sizeof err);
+    if (!dc)
+        return -1;
+    int rc =
+        store_checkpoint_load(dc, c->cfg.chain_id, c->cfg.start_block, &c->cp, err, sizeof err);
+    if (rc == 0) {
+        rc = store_checkpoint_claim(dc, c->cfg.chain_id, c->lease.fence, err, sizeof err);
+        if (rc == 1)
+            util_strlcpy(err, "a newer fence already wrote the checkpoint", sizeof err);
+    }
+    int reinc = rc == 0 ? store_has_removed(dc, c->cfg.chain_id, err, sizeof err) : -1;
+    db_release(c->cfg.db, dc);
+    if (rc != 0 || reinc < 0) {
+        log_error("cannot take over the checkpoint", "chain", c->label, "error", err);
+        return -1;
+    }
+    c->reinc = reinc;
+    c->leader = 1;
+    log_info("leading chain", "chain", c->label, "#fence", LOG_I64(c->lease.fence), "#checkpoint",
+             LOG_I64(c->cp.last_block));
+    c->pending_pub = 1; /* whatever a previous holder committed but did not send */
+    return 0;
+}
+
+/* 1 did work, 0 idle, -1 error. */
+static int step(chain *c)
+{
+    char err[UTIL_ERRLEN];
+    if (c->pending_pub && republish(c) != 0)
+        return -1;
+    if (c->cp.halted)
+        return 0;
+    uint64_t head;
+    if (rpc_block_number(c->rpc, &head, err, sizeof err) != 0) {
+        log_warn("cannot read the head", "chain", c->label, "error", err);
+        return -1;
+    }
+    c->head = (int64_t)head;
+    /* Is our checkpoint block still canonical? (A reorg to a shorter or equal branch
+     * shows here before any new block does.) */
+    if (c->cp.last_block >= 0 && c->cp.last_hash[0]) {
+        char h[67];
+        int rc = canonical_hash(c, c->cp.last_block, h);
+        if (rc < 0)
+            return -1;
+        if (rc == 1 || strcmp(h, c->cp.last_hash) != 0)
+            return handle_reorg(c);
+    }
+    if (head < c->cfg.confirmations)
+        return 0;
+    int64_t safe = (int64_t)(head - c->cfg.confirmations);
+    uint64_t to;
+    if (!range_next(&c->range, (uint64_t)(c->cp.last_block + 1), (uint64_t)safe, &to))
+        return 0;
+    return run_batch(c, c->cp.last_block + 1, (int64_t)to);
+}
+
+static void wait_heads(chain *c, int64_t ms)
+{
+    struct pollfd pfd = {.fd = heads_fd(c->heads), .events = POLLIN};
+    if (poll(&pfd, 1, (int)ms) > 0) {
+        heads_event ev;
+        while (heads_pop(c->heads, &ev))
+            if ((int64_t)ev.header.number > c->head)
+                c->head = (int64_t)ev.header.number;
+    }
+}
+
+static void *worker(void *arg)
+{
+    chain *c = arg;
+    char err[UTIL_ERRLEN];
+    int64_t backoff = ERROR_BACKOFF_MS;
+    while (!atomic_load(&c->stop)) {
+        redisContext *rc = redis(c);
+        if (!rc) {
+            util_sleep_ms(500);
+            continue;
+        }
+        if (!c->leader) {
+            lock_result lr =
+                lock_acquire(rc, c->lock_name, c->cfg.lease_ttl_ms, &c->lease, err, sizeof err);
+            if (lr == LOCK_OK) {
+                if (become_leader(c) != 0) {
+                    lock_release(rc, &c->lease, NULL, 0);
+                    util_sleep_ms(1000);
+                }
+            } else {
+                if (lr == LOCK_ERR)
+                    log_warn("lease request failed", "chain", c->label, "error", err);
+                publish_status(c);
+                /* Standby: retry well within the TTL so a takeover is quick. */
+                int64_t wait = c->cfg.lease_ttl_ms / 5;
+                util_sleep_ms(wait < 50 ? 50 : wait > 1000 ? 1000 : wait);
+            }
+            continue;
+        }
+        if (lock_remaining_ms(&c->lease) < c->cfg.lease_ttl_ms / 2) {
+            lock_result lr = lock_renew(rc, &c->lease, c->cfg.lease_ttl_ms, err, sizeof err);
+            if (lr == LOCK_LOST || (lr == LOCK_ERR && !lock_valid(&c->lease))) {
+                log_warn("lease lost", "chain", c->label, "error", lr == LOCK_LOST ? "taken" : err);
+                c->leader = 0;
+                continue;
+            }
+        }
+        int r = step(c);
+        publish_status(c);
+        if (r > 0) {
+            backoff = ERROR_BACKOFF_MS;
+            continue;
+        }
+        if (r < 0) {
+            util_sleep_ms(backoff);
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            continue;
+        }
+        backoff = ERROR_BACKOFF_MS;
+        int64_t wait = c->cfg.poll_ms;
+        int64_t renew_in = lock_remaining_ms(&c->lease) - c->cfg.lease_ttl_ms / 2;
+        if (renew_in < wait)
+            wait = renew_in < 10 ? 10 : renew_in;
+        wait_heads(c, wait);
+    }
+    if (c->leader && c->redis && !c->redis->err)
+        lock_release(c->redis, &c->lease, NULL, 0);
+    c->leader = 0;
+    publish_status(c);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ life cycle */
+
+chain *chain_new(const chain_cfg *cfg, char *err, size_t errlen)
+{
+    if (!cfg || cfg->chain_id == 0 || cfg->nurls == 0 || cfg->ncontracts == 0 || !cfg->db ||
+        !cfg->redis_url || cfg->lease_ttl_ms <= 0 || cfg->poll_ms <= 0) {
+        util_err(err, errlen, "chain: incomplete configuration");
+        return NULL;
+    }
+    chain *c = util_calloc(1, sizeof *c);
+    c->cfg = *cfg;
+    pthread_mutex_init(&c->mu, NULL);
+    snprintf(c->label, sizeof c->label, "%" PRIu64, cfg->chain_id);
+    snprintf(c->lock_name, sizeof c->lock_name, "listener.chain.%" PRIu64, cfg->chain_id);
+    c->urls = util_calloc(cfg->nurls, sizeof *c->urls);
+    for (size_t i = 0; i < cfg->nurls; i++)
+        c->urls[i] = util_strdup(cfg->rpc_urls[i]);
+    c->cfg.rpc_urls = (const char *const *)c->urls;
+    c->ws_url = cfg->ws_url && *cfg->ws_url ? util_strdup(cfg->ws_url) : NULL;
+    c->cfg.ws_url = c->ws_url;
+    c->redis_url = util_strdup(cfg->redis_url);
+    c->cfg.redis_url = c->redis_url;
+    c->contracts = util_calloc(cfg->ncontracts, sizeof *c->contracts);
+    memcpy(c->contracts, cfg->contracts, cfg->ncontracts * sizeof *c->contracts);
+    c->cfg.contracts = c->contracts;
+    c->cp.last_block = cfg->start_block - 1;
+    c->st.chain_id = cfg->chain_id;
+    c->st.checkpoint = cfg->start_block - 1;
+
+    /* Topic filter: topic0 of every non-anonymous event of every ABI (computed from
+     * the ABI JSON, never typed in). */
+    c->topics = cJSON_CreateArray();
+    cJSON *t0 = cJSON_CreateArray();
+    cJSON_AddItemToArray(c->topics, t0);
+    for (size_t i = 0; i < cfg->ncontracts; i++) {
+        const abi_contract *a = cfg->contracts[i].abi;
+        for (size_t k = 0; k < a->n_events; k++) {
+            if (a->events[k].anonymous)
+                continue;
+            char h[67];
+            hex_encode(a->events[k].topic0, 32, 1, h, sizeof h);
+            int dup = 0;
+            const cJSON *x;
+            cJSON_ArrayForEach(x, t0) dup |= strcmp(x->valuestring, h) == 0;
+            if (!dup)
+                cJSON_AddItemToArray(t0, cJSON_CreateString(h));
+        }
+    }
+    if (range_init(&c->range, cfg->range_initial, cfg->range_min, cfg->range_max, cfg->target_logs,
+                   err, errlen) != 0)
+        goto fail;
+    char name[64];
+    snprintf(name, sizeof name, "listener-%" PRIu64, cfg->chain_id);
+    rpc_config rc = {.urls = c->cfg.rpc_urls,
+                     .nurls = cfg->nurls,
+                     .name = name,
+                     .timeout_ms = cfg->rpc_timeout_ms,
+                     .connect_timeout_ms = cfg->rpc_timeout_ms < 2000 ? cfg->rpc_timeout_ms : 0};
+    if (!(c->rpc = rpc_client_new(&rc, err, errlen)))
+        goto fail;
+    heads_config hc = {
+        .ws_url = c->ws_url, .rpc = c->rpc, .name = name, .poll_interval_ms = cfg->poll_ms};
+    if (!(c->heads = heads_new(&hc, err, errlen)))
+        goto fail;
+
+    metrics_registry *m = metrics_global();
+    char l[64];
+    snprintf(l, sizeof l, "chain=\"%" PRIu64 "\"", cfg->chain_id);
+    c->g_head = metrics_gauge_get(m, "listener_head_block", "Best head seen", l);
+    c->g_cp = metrics_gauge_get(m, "listener_checkpoint_block", "Last committed block", l);
+    c->g_lag_blocks =
+        metrics_gauge_get(m, "listener_head_lag_blocks", "Head minus checkpoint, in blocks", l);
+    c->g_lag_seconds = metrics_gauge_get(m, "listener_head_lag_seconds",
+                                         "Now minus the checkpoint block's time", l);
+    c->g_leader =
+        metrics_gauge_get(m, "listener_leader", "1 while this replica holds the lease", l);
+    c->g_halted =
+        metrics_gauge_get(m, "listener_halted", "1 after a reorg deeper than the window", l);
+    c->g_span = metrics_gauge_get(m, "listener_range_blocks", "Current eth_getLogs span", l);
+    c->g_rate =
+        metrics_gauge_get(m, "listener_events_per_second", "Committed events per second", l);
+    c->g_depth = metrics_gauge_get(m, "listener_last_reorg_depth", "Depth of the last reorg", l);
+    c->m_events = metrics_counter_get(m, "listener_events_total", "Events committed", l);
+    c->m_reorgs = metrics_counter_get(m, "listener_reorgs_total", "Reorgs handled", l);
+    c->m_removed =
+        metrics_counter_get(m, "listener_removed_events_total", "Compensations for orphans", l);
+    c->m_undecoded =
+        metrics_counter_get(m, "listener_undecoded_logs_total", "Logs the ABIs cannot decode", l);
+    c->m_pub_err = metrics_counter_get(m, "listener_publish_errors_total", "Failed publishes", l);
+    c->m_batches = metrics_counter_get(m, "listener_batches_total", "Committed batches", l);
+    c->m_shrinks =
+        metrics_counter_get(m, "listener_range_shrinks_total", "Ranges halved on errors", l);
+    c->h_delay = metrics_histogram_get(m, "listener_publish_delay_seconds", "Block time to publish",
+                                       l, NULL, 0);
+    c->rate_t0 = util_mono_ms();
+    return c;
+fail:
+    chain_free(c);
+    return NULL;
+}
+
+int chain_start(chain *c, char *err, size_t errlen)
+{
+    if (c->started)
+        return 0;
+    if (pthread_create(&c->thread, NULL, worker, c) != 0)
+        return util_err(err, errlen, "cannot start the chain thread");
+    c->started = 1;
+    return 0;
+}
+
+void chain_stop(chain *c)
+{
+    if (!c || !c->started)
+        return;
+    atomic_store(&c->stop, 1);
+    pthread_join(c->thread, NULL);
+    c->started = 0;
+}
+
+void chain_free(chain *c)
+{
+    if (!c)
+        return;
+    chain_stop(c);
+    heads_free(c->heads);
+    rpc_client_free(c->rpc);
+    if (c->redis)
+        redisFree(c->redis);
+    cJSON_Delete(c->topics);
+    for (size_t i = 0; i < c->cfg.nurls; i++)
+        free(c->urls[i]);
+    free(c->urls);
+    free(c->ws_url);
+    free(c->redis_url);
+    free(c->contracts);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}

@@ -1,0 +1,683 @@
+/* Integration tests of paimon-listener: the real binary as a child process against its
+ * own anvil (snapshots / reverts disturb nobody else), the harness Redis and a fresh
+ * PostgreSQL database per test. Events come from a small fixture contract
+ * (tests/integration/data/listener/Emitter.sol) that emits many logs per transaction.
+ * Checked: exactly once in the stream and the table (backfill + live hand-over),
+ * SIGKILL during backfill and during live follow, reorg via evm_snapshot/evm_revert,
+ * RPC failover past a dead endpoint, and a standby taking over from a killed leader. */
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "abi.h"
+#include "harness.h"
+#include "hex.h"
+#include "migrate.h"
+#include "rpc.h"
+#include "util.h"
+
+#define ACCOUNT0 "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+
+static int anvil_port, dead_port, http_base;
+static pid_t anvil_pid;
+static char anvil_url[64], ws_url[64], emitter_dir[512], abi_path[600];
+static rpc_client *rpc;
+static abi_contract *emitter_abi;
+
+/* ------------------------------------------------------------------ processes */
+
+static pid_t spawn(char *const argv[], char *const env[], const char *logpath)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        for (size_t i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_pid(pid_t pid, int sig)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, sig);
+    int st;
+    for (int i = 0; i < 150; i++) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid || w < 0) /* exited, or already reaped */
+            return;
+        util_sleep_ms(100);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+}
+
+static const char *anvil_bin(void)
+{
+    static char path[600];
+    char out[600];
+    if (th_cmd("ls -d \"$PAIMON_REPO\"/deploy/node_modules/@foundry-rs/anvil-*/bin/anvil | head -1",
+               out, sizeof out) == 0)
+        util_strlcpy(path, out, sizeof path);
+    else
+        snprintf(path, sizeof path, "%s", th_repo_path("deploy/node_modules/.bin/anvil"));
+    return path;
+}
+
+static void anvil_start(void)
+{
+    char port[16], log[600];
+    snprintf(port, sizeof port, "%d", anvil_port);
+    snprintf(log, sizeof log, "%s/listener-anvil.log", getenv("PAIMON_TEST_RUN_DIR"));
+    char *argv[] = {(char *)anvil_bin(), "--host", "127.0.0.1", "--port", port, "--silent", NULL};
+    anvil_pid = spawn(argv, NULL, log);
+    assert_true(anvil_pid > 0);
+    for (int i = 0; i < 100; i++) {
+        uint64_t n;
+        if (rpc_block_number(rpc, &n, NULL, 0) == 0)
+            return;
+        util_sleep_ms(100);
+    }
+    fail_msg("anvil did not start on %d", anvil_port);
+}
+
+/* ------------------------------------------------------------------ chain helpers */
+
+static cJSON *call(const char *method, cJSON *params)
+{
+    char err[256];
+    cJSON *r = rpc_call(rpc, method, params, err, sizeof err);
+    if (!r)
+        fail_msg("%s: %s", method, err);
+    return r;
+}
+
+static uint64_t head(void)
+{
+    uint64_t n = 0;
+    assert_int_equal(rpc_block_number(rpc, &n, NULL, 0), 0);
+    return n;
+}
+
+static cJSON *send_tx(const char *to, const char *data)
+{
+    cJSON *tx = cJSON_CreateObject();
+    cJSON_AddStringToObject(tx, "from", ACCOUNT0);
+    if (to)
+        cJSON_AddStringToObject(tx, "to", to);
+    cJSON_AddStringToObject(tx, "data", data);
+    cJSON_AddStringToObject(tx, "gas", "0x1c9c380");
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, tx);
+    cJSON *h = call("eth_sendTransaction", p);
+    assert_true(cJSON_IsString(h));
+    uint8_t hash[32];
+    assert_int_equal(hex_decode_fixed(h->valuestring, hash, 32, NULL, 0), 0);
+    cJSON_Delete(h);
+    cJSON *rcpt = NULL;
+    for (int i = 0; i < 100 && rpc_get_tx_receipt(rpc, hash, &rcpt, NULL, 0) != 0; i++)
+        util_sleep_ms(20);
+    assert_non_null(rcpt);
+    return rcpt;
+}
+
+static void deploy(char out[43])
+{
+    char bin[600], code[4096];
+    snprintf(bin, sizeof bin, "cat %s/Emitter.bin", emitter_dir);
+    assert_int_equal(th_cmd(bin, code, sizeof code), 0);
+    cJSON *r = send_tx(NULL, code);
+    const cJSON *a = cJSON_GetObjectItem(r, "contractAddress");
+    assert_true(cJSON_IsString(a));
+    util_strlcpy(out, a->valuestring, 43);
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'F')
+            *p = (char)(*p + 32);
+    cJSON_Delete(r);
+}
+
+/* emitMany(n, amount): one transaction, one block (automine), n Ping logs. */
+static void emit_many(const char *addr, unsigned n, unsigned amount)
+{
+    const abi_fn *fn = abi_contract_fn(emitter_abi, "emitMany");
+    assert_non_null(fn);
+    cJSON *args = cJSON_CreateArray();
+    cJSON_AddItemToArray(args, cJSON_CreateNumber(n));
+    cJSON_AddItemToArray(args, cJSON_CreateNumber(amount));
+    uint8_t *data;
+    size_t len;
+    assert_int_equal(abi_fn_encode_call(fn, args, &data, &len, NULL, 0), 0);
+    cJSON_Delete(args);
+    char *hex = hex_encode_new(data, len, 1);
+    free(data);
+    cJSON_Delete(send_tx(addr, hex));
+    free(hex);
+}
+
+static void emit_pause(const char *addr)
+{
+    const abi_fn *fn = abi_contract_fn(emitter_abi, "pause");
+    char hex[16];
+    hex_encode(fn->selector, 4, 1, hex, sizeof hex);
+    cJSON_Delete(send_tx(addr, hex));
+}
+
+/* ------------------------------------------------------------------ listener helpers */
+
+typedef struct listener {
+    pid_t pid;
+    int port;
+} listener;
+
+static const char *db_url;
+static pid_t children[8]; /* killed by the per-test teardown, even after a failure */
+
+static listener listener_start(const char *contracts, const char *extra1, const char *extra2,
+                               int slot)
+{
+    static char env[16][1500];
+    char log[600];
+    listener l = {.port = http_base + slot};
+    int n = 0;
+    snprintf(env[n++], sizeof env[0], "PAIMON_REDIS_URL=%s", th_redis_url());
+    snprintf(env[n++], sizeof env[0], "PAIMON_DATABASE_URL=%s", db_url);
+    snprintf(env[n++], sizeof env[0], "PAIMON_HTTP_PORT=%d", l.port);
+    snprintf(env[n++], sizeof env[0], "PAIMON_RPC_URLS=%s", anvil_url);
+    snprintf(env[n++], sizeof env[0], "PAIMON_WS_URL=%s", ws_url);
+    snprintf(env[n++], sizeof env[0], "PAIMON_LISTENER_CONTRACTS=%s", contracts);
+    snprintf(env[n++], sizeof env[0], "PAIMON_LISTENER_CONFIRMATIONS=0");
+    snprintf(env[n++], sizeof env[0], "PAIMON_LISTENER_LEASE_TTL=1500ms");
+    snprintf(env[n++], sizeof env[0], "PAIMON_LISTENER_POLL=100ms");
+    snprintf(env[n++], sizeof env[0], "PAIMON_RPC_TIMEOUT=2s");
+    snprintf(env[n++], sizeof env[0], "PAIMON_LOG_LEVEL=info");
+    if (extra1)
+        snprintf(env[n++], sizeof env[0], "%s", extra1);
+    if (extra2)
+        snprintf(env[n++], sizeof env[0], "%s", extra2);
+    char *envp[17];
+    for (int i = 0; i < n; i++)
+        envp[i] = env[i];
+    envp[n] = NULL;
+    snprintf(log, sizeof log, "%s/listener-%d.log", getenv("PAIMON_TEST_RUN_DIR"), slot);
+    char *argv[] = {(char *)th_bin("paimon-listener"), NULL};
+    l.pid = spawn(argv, envp, log);
+    assert_true(l.pid > 0);
+    for (int i = 0; i < 8; i++)
+        if (children[i] <= 0 || kill(children[i], 0) != 0) {
+            children[i] = l.pid;
+            break;
+        }
+    return l;
+}
+
+static size_t sink(char *p, size_t s, size_t n, void *ud)
+{
+    cJSON **out = ud;
+    char *buf = util_malloc(s * n + 1);
+    memcpy(buf, p, s * n);
+    buf[s * n] = '\0';
+    cJSON_Delete(*out);
+    *out = cJSON_Parse(buf);
+    free(buf);
+    return s * n;
+}
+
+/* GET -> parsed body (owned) or NULL; *code the status. Bodies here are small. */
+static cJSON *http_get_json(int port, const char *path, long *code)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    cJSON *body = NULL;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512000L);
+    *code = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+    curl_easy_cleanup(c);
+    return body;
+}
+
+static long long checkpoint(PGconn *pg)
+{
+    PGresult *r = PQexec(pg, "SELECT coalesce(max(last_block), -1) FROM listener.checkpoints");
+    long long v = PQresultStatus(r) == PGRES_TUPLES_OK ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    return v;
+}
+
+static void wait_checkpoint(PGconn *pg, long long want, int timeout_ms)
+{
+    int64_t end = util_mono_ms() + timeout_ms;
+    while (util_mono_ms() < end) {
+        if (checkpoint(pg) >= want)
+            return;
+        util_sleep_ms(50);
+    }
+    fail_msg("checkpoint %lld did not reach %lld", checkpoint(pg), want);
+}
+
+/* Every message on chain.events (all priorities): ids into a cJSON array, plus counts. */
+typedef struct stream_stats {
+    size_t total, unique, removed, critical;
+} stream_stats;
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static stream_stats read_stream(redisContext *rc)
+{
+    stream_stats s = {0};
+    static const char *const prio[] = {"critical", "high", "normal"};
+    char **ids = NULL;
+    size_t cap = 0;
+    for (int p = 0; p < 3; p++) {
+        redisReply *r = redisCommand(rc, "XRANGE paimon:chain.events:%s - +", prio[p]);
+        assert_non_null(r);
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+            redisReply *fields = r->element[i]->element[1];
+            for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+                if (strcmp(fields->element[k]->str, "env") != 0)
+                    continue;
+                cJSON *e = cJSON_Parse(fields->element[k + 1]->str);
+                const char *id = cJSON_GetObjectItem(e, "id")->valuestring;
+                if (s.total == cap) {
+                    cap = cap ? cap * 2 : 256;
+                    char **grown = realloc(ids, cap * sizeof *ids);
+                    assert_non_null(grown);
+                    ids = grown;
+                }
+                ids[s.total++] = util_strdup(id);
+                if (strstr(id, ":removed:"))
+                    s.removed++;
+                if (p == 0)
+                    s.critical++;
+                cJSON_Delete(e);
+            }
+        }
+        freeReplyObject(r);
+    }
+    if (ids)
+        qsort(ids, s.total, sizeof *ids, cmp_str);
+    for (size_t i = 0; i < s.total; i++)
+        if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0)
+            s.unique++;
+    for (size_t i = 0; i < s.total; i++)
+        free(ids[i]);
+    free(ids);
+    return s;
+}
+
+static PGconn *fresh(const char *name)
+{
+    db_url = th_pg_fresh_db(name);
+    static char keep[512];
+    util_strlcpy(keep, db_url, sizeof keep);
+    db_url = keep;
+    PGconn *pg = th_pg_connect(db_url);
+    char err[512];
+    const char *only[] = {"listener"};
+    migrate_set *set = migrate_set_load(th_repo_path("migrations"), only, 1, err, sizeof err);
+    if (!set)
+        fail_msg("migrations: %s", err);
+    PQsetNoticeProcessor(pg, NULL, NULL);
+    int n = 0;
+    if (migrate_up(pg, set, NULL, &n, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+    migrate_set_free(set);
+    return pg;
+}
+
+static void quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static int setup(void **state)
+{
+    (void)state;
+    int base = atoi(getenv("PAIMON_TEST_PORT_BASE") ? getenv("PAIMON_TEST_PORT_BASE") : "17100");
+    anvil_port = base + 40;
+    dead_port = base + 41;
+    http_base = base + 50;
+    snprintf(anvil_url, sizeof anvil_url, "http://127.0.0.1:%d", anvil_port);
+    snprintf(ws_url, sizeof ws_url, "ws://127.0.0.1:%d", anvil_port);
+    snprintf(emitter_dir, sizeof emitter_dir, "%s/listener-emitter", getenv("PAIMON_TEST_RUN_DIR"));
+    char cmd[1200], out[256];
+    snprintf(cmd, sizeof cmd, "node %s %s && echo built",
+             th_repo_path("tests/integration/data/listener/build.mjs"), emitter_dir);
+    if (th_cmd(cmd, out, sizeof out) != 0)
+        return -1;
+    snprintf(abi_path, sizeof abi_path, "%s/Emitter.abi.json", emitter_dir);
+    emitter_abi = abi_contract_load(abi_path, NULL, 0);
+    const char *urls[] = {anvil_url};
+    rpc_config rc = {.urls = urls, .nurls = 1, .timeout_ms = 5000};
+    rpc = rpc_client_new(&rc, NULL, 0);
+    return emitter_abi && rpc ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rpc_client_free(rpc);
+    abi_contract_free(emitter_abi);
+    return 0;
+}
+
+static int per_test_setup(void **state)
+{
+    (void)state;
+    anvil_start();
+    return 0;
+}
+
+static int per_test_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 8; i++) {
+        stop_pid(children[i], SIGKILL);
+        children[i] = 0;
+    }
+    stop_pid(anvil_pid, SIGTERM);
+    anvil_pid = 0;
+    return 0;
+}
+
+/* N events across M blocks from two contracts, half before the listener starts
+ * (backfill) and half after (live): each exactly once in the stream and the table; the
+ * pause event routes to critical; the read endpoints page through them all; no gaps. */
+static void test_exactly_once_backfill_then_live(void **state)
+{
+    (void)state;
+    PGconn *pg = fresh("listener_once");
+    PQsetNoticeProcessor(pg, quiet, NULL);
+    redisContext *rc = th_redis_fresh();
+    char a[43], b[43], contracts[1400];
+    deploy(a);
+    deploy(b);
+    snprintf(contracts, sizeof contracts, "%s=%s,%s=%s", a, abi_path, b, abi_path);
+    size_t expect = 0;
+    for (int i = 0; i < 6; i++) {
+        emit_many(i % 2 ? a : b, 10 + (unsigned)i, 1000);
+        expect += 10 + (size_t)i;
+    }
+    emit_pause(a);
+    expect++;
+    listener l = listener_start(contracts, "PAIMON_LISTENER_RANGE_INITIAL=3",
+                                "PAIMON_LISTENER_RANGE_MAX=4", 0);
+    wait_checkpoint(pg, (long long)head(), 15000);
+    for (int i = 0; i < 5; i++, expect += 7)
+        emit_many(i % 2 ? b : a, 7, 5);
+    wait_checkpoint(pg, (long long)head(), 10000);
+    util_sleep_ms(300);
+    stream_stats s = read_stream(rc);
+    assert_int_equal(s.total, expect);
+    assert_int_equal(s.unique, expect);
+    assert_int_equal(s.critical, 1);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events"),
+                     (long long)expect);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events "
+                                      "WHERE NOT published"),
+                     0);
+    /* Pages of 25 cover everything exactly once. */
+    long code;
+    size_t seen = 0;
+    char path[256] = "/v1/events?limit=25";
+    for (int page = 0; page < 100; page++) {
+        cJSON *body = http_get_json(l.port, path, &code);
+        assert_int_equal(code, 200);
+        cJSON *data = cJSON_GetObjectItem(body, "data");
+        seen += (size_t)cJSON_GetArraySize(cJSON_GetObjectItem(data, "items"));
+        const cJSON *next = cJSON_GetObjectItem(data, "next_cursor");
+        if (!cJSON_IsString(next)) {
+            cJSON_Delete(body);
+            break;
+        }
+        snprintf(path, sizeof path, "/v1/events?limit=25&cursor=%s", next->valuestring);
+        cJSON_Delete(body);
+    }
+    assert_int_equal(seen, expect);
+    cJSON *body = http_get_json(l.port, "/v1/events?event=Paused", &code);
+    assert_int_equal(code, 200);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(body, "data"), "items")), 1);
+    cJSON_Delete(body);
+    body = http_get_json(l.port, "/v1/events?limit=0", &code);
+    assert_int_equal(code, 400);
+    cJSON_Delete(body);
+    body = http_get_json(l.port, "/v1/events?tx_hash=0x12", &code);
+    assert_int_equal(code, 400);
+    cJSON_Delete(body);
+    body = http_get_json(l.port, "/v1/gaps", &code);
+    assert_int_equal(code, 200);
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(body, "data"), "missing_blocks")->valueint, 0);
+    cJSON_Delete(body);
+    stop_pid(l.pid, SIGTERM);
+    redisFree(rc);
+    PQfinish(pg);
+}
+
+/* SIGKILL during the backfill and again during live follow; each restart resumes from
+ * the checkpoint: no gap, no duplicate (unpublished rows are re-sent with the same ids,
+ * so the stream may repeat an id only if the kill fell between XADD and marking). */
+static void test_sigkill_backfill_and_live(void **state)
+{
+    (void)state;
+    PGconn *pg = fresh("listener_kill");
+    PQsetNoticeProcessor(pg, quiet, NULL);
+    redisContext *rc = th_redis_fresh();
+    char a[43], contracts[1400];
+    deploy(a);
+    snprintf(contracts, sizeof contracts, "%s=%s", a, abi_path);
+    size_t expect = 0;
+    for (int i = 0; i < 60; i++, expect += 50)
+        emit_many(a, 50, 1);
+    uint64_t h = head();
+    listener l = listener_start(contracts, "PAIMON_LISTENER_RANGE_INITIAL=1",
+                                "PAIMON_LISTENER_RANGE_MAX=1", 0);
+    wait_checkpoint(pg, (long long)h - 45, 20000); /* part-way through */
+    stop_pid(l.pid, SIGKILL);
+    assert_true(checkpoint(pg) < (long long)h);
+    l = listener_start(contracts, NULL, NULL, 0);
+    wait_checkpoint(pg, (long long)head(), 20000);
+    for (int i = 0; i < 5; i++, expect += 20)
+        emit_many(a, 20, 2);
+    util_sleep_ms(30);
+    stop_pid(l.pid, SIGKILL);
+    for (int i = 0; i < 5; i++, expect += 20)
+        emit_many(a, 20, 3);
+    l = listener_start(contracts, NULL, NULL, 0);
+    wait_checkpoint(pg, (long long)head(), 20000);
+    util_sleep_ms(300);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events"),
+                     (long long)expect);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(DISTINCT id) FROM listener.chain_events"),
+                     (long long)expect);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events "
+                                      "WHERE NOT published"),
+                     0);
+    stream_stats s = read_stream(rc);
+    assert_int_equal(s.unique, expect);
+    /* A kill between XADD and the published mark can repeat a batch, never more. */
+    assert_true(s.total - s.unique <= 100);
+    long code;
+    cJSON *body = http_get_json(l.port, "/v1/gaps", &code);
+    assert_int_equal(code, 200);
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(body, "data"), "missing_blocks")->valueint, 0);
+    cJSON_Delete(body);
+    stop_pid(l.pid, SIGTERM);
+    redisFree(rc);
+    PQfinish(pg);
+}
+
+/* evm_snapshot, events in 3 blocks, listener reads them; evm_revert and other
+ * transactions in 4 blocks: the orphans are marked removed and compensated, the
+ * canonical events delivered. */
+static void test_reorg_snapshot_revert(void **state)
+{
+    (void)state;
+    PGconn *pg = fresh("listener_reorg");
+    PQsetNoticeProcessor(pg, quiet, NULL);
+    redisContext *rc = th_redis_fresh();
+    char a[43], contracts[1400];
+    deploy(a);
+    snprintf(contracts, sizeof contracts, "%s=%s", a, abi_path);
+    emit_many(a, 5, 1);
+    listener l = listener_start(contracts, NULL, NULL, 0);
+    wait_checkpoint(pg, (long long)head(), 15000);
+    cJSON *snap = call("evm_snapshot", cJSON_CreateArray());
+    for (int i = 0; i < 3; i++)
+        emit_many(a, 4, 100);
+    wait_checkpoint(pg, (long long)head(), 10000);
+    util_sleep_ms(200);
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_Duplicate(snap, 1));
+    cJSON_Delete(call("evm_revert", p));
+    cJSON_Delete(snap);
+    for (int i = 0; i < 4; i++)
+        emit_many(a, 3, 200);
+    uint64_t h = head();
+    int64_t end = util_mono_ms() + 15000;
+    while (util_mono_ms() < end &&
+           th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events WHERE removed") < 12)
+        util_sleep_ms(50);
+    wait_checkpoint(pg, (long long)h, 10000);
+    util_sleep_ms(300);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events WHERE removed"),
+                     12);
+    assert_int_equal(
+        th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events WHERE NOT removed"), 5 + 12);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events WHERE removed "
+                                      "AND args->>'amount' <> '100'"),
+                     0);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events WHERE "
+                                      "NOT removed AND args->>'amount' = '200'"),
+                     12);
+    stream_stats s = read_stream(rc);
+    assert_int_equal(s.removed, 12);
+    assert_int_equal(s.total, 5 + 12 + 12 + 12);
+    assert_int_equal(s.unique, s.total);
+    stop_pid(l.pid, SIGTERM);
+    redisFree(rc);
+    PQfinish(pg);
+}
+
+/* The first RPC endpoint is dead: the listener fails over and delivers everything. */
+static void test_rpc_failover(void **state)
+{
+    (void)state;
+    PGconn *pg = fresh("listener_failover");
+    PQsetNoticeProcessor(pg, quiet, NULL);
+    redisContext *rc = th_redis_fresh();
+    char a[43], contracts[1400], urls[160];
+    deploy(a);
+    snprintf(contracts, sizeof contracts, "%s=%s", a, abi_path);
+    for (int i = 0; i < 4; i++)
+        emit_many(a, 10, 1);
+    snprintf(urls, sizeof urls, "PAIMON_RPC_URLS=http://127.0.0.1:%d,%s", dead_port, anvil_url);
+    listener l = listener_start(contracts, urls, "PAIMON_WS_URL=", 0);
+    wait_checkpoint(pg, (long long)head(), 20000);
+    emit_many(a, 10, 2);
+    wait_checkpoint(pg, (long long)head(), 10000);
+    util_sleep_ms(300);
+    stream_stats s = read_stream(rc);
+    assert_int_equal(s.unique, 50);
+    assert_int_equal(s.total, 50);
+    stop_pid(l.pid, SIGTERM);
+    redisFree(rc);
+    PQfinish(pg);
+}
+
+static int is_leader(int port)
+{
+    long code;
+    cJSON *b = http_get_json(port, "/v1/checkpoints", &code);
+    const cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItem(b, "data"), 0);
+    int yes = cJSON_IsTrue(cJSON_GetObjectItem(row, "leader_here"));
+    cJSON_Delete(b);
+    return yes;
+}
+
+/* Two replicas: one leads; killing it lets the standby take over within the lease TTL
+ * and go on without loss or duplicates. */
+static void test_standby_takes_over(void **state)
+{
+    (void)state;
+    PGconn *pg = fresh("listener_standby");
+    PQsetNoticeProcessor(pg, quiet, NULL);
+    redisContext *rc = th_redis_fresh();
+    char a[43], contracts[1400];
+    deploy(a);
+    snprintf(contracts, sizeof contracts, "%s=%s", a, abi_path);
+    emit_many(a, 10, 1);
+    listener l1 = listener_start(contracts, NULL, NULL, 0);
+    listener l2 = listener_start(contracts, NULL, NULL, 1);
+    wait_checkpoint(pg, (long long)head(), 15000);
+    util_sleep_ms(300);
+    int lead1 = is_leader(l1.port), lead2 = is_leader(l2.port);
+    assert_int_equal(lead1 + lead2, 1);
+    listener *leader = lead1 ? &l1 : &l2, *standby = lead1 ? &l2 : &l1;
+    stop_pid(leader->pid, SIGKILL);
+    int64_t t0 = util_mono_ms();
+    emit_many(a, 10, 2);
+    wait_checkpoint(pg, (long long)head(), 10000);
+    int64_t took = util_mono_ms() - t0;
+    assert_true(took < 1500 + 2000); /* TTL + a poll or two */
+    assert_true(is_leader(standby->port));
+    util_sleep_ms(300);
+    stream_stats s = read_stream(rc);
+    assert_int_equal(s.unique, 20);
+    assert_int_equal(s.total, 20);
+    stop_pid(standby->pid, SIGTERM);
+    redisFree(rc);
+    PQfinish(pg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_exactly_once_backfill_then_live, per_test_setup,
+                                        per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_sigkill_backfill_and_live, per_test_setup,
+                                        per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_reorg_snapshot_revert, per_test_setup,
+                                        per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_rpc_failover, per_test_setup, per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_standby_takes_over, per_test_setup, per_test_teardown),
+    };
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    curl_global_cleanup();
+    return rc;
+}

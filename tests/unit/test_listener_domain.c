@@ -1,0 +1,257 @@
+/* Unit tests of the listener's domain modules (no network): adaptive ranges, priority
+ * routing, event ids and types, the reorg common-ancestor walk, the read API's query
+ * validation and contract items. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "../../services/listener/api.h"
+#include "../../services/listener/conf.h"
+#include "../../services/listener/evid.h"
+#include "../../services/listener/range.h"
+#include "../../services/listener/reorg.h"
+#include "../../services/listener/route.h"
+
+#define H(c)                                                                                       \
+    "0x" c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c \
+        c c c c c c c c c c c c c c c c c c c
+
+static void test_range_adapts(void **state)
+{
+    (void)state;
+    range_ctl r;
+    assert_int_equal(range_init(&r, 0, 1, 10, 100, NULL, 0), -1);
+    assert_int_equal(range_init(&r, 100, 1, 1000, 500, NULL, 0), 0);
+    uint64_t to;
+    assert_int_equal(range_next(&r, 50, 40, &to), 0); /* nothing below the safe head */
+    assert_int_equal(range_next(&r, 0, 1000, &to), 1);
+    assert_int_equal(to, 99);
+    assert_int_equal(range_next(&r, 990, 1000, &to), 1);
+    assert_int_equal(to, 1000);    /* clipped at the safe head */
+    range_on_success(&r, 100, 10); /* sparse: doubles */
+    assert_int_equal(r.span, 200);
+    range_on_success(&r, 5, 0); /* a short tail says nothing */
+    assert_int_equal(r.span, 200);
+    range_on_success(&r, 200, 2000); /* 4x the target: shrink toward it */
+    assert_int_equal(r.span, 50);
+    assert_int_equal(range_on_failure(&r, 50), 1);
+    assert_int_equal(r.span, 25);
+    for (int i = 0; i < 10; i++)
+        range_on_failure(&r, r.span);
+    assert_int_equal(r.span, 1);
+    assert_int_equal(range_on_failure(&r, 1), 0); /* cannot go below min */
+    for (int i = 0; i < 20; i++)
+        range_on_success(&r, r.span, 0);
+    assert_int_equal(r.span, 1000); /* capped at max */
+    assert_true(range_error_shrinks(1, -32602, "query returned more than 10000 results"));
+    assert_true(range_error_shrinks(1, -32000, "block range is too wide"));
+    assert_false(range_error_shrinks(1, 3, "execution reverted"));
+    assert_true(range_error_shrinks(0, 0, "every endpoint failed: operation timed out"));
+    assert_false(range_error_shrinks(0, 0, "connection refused"));
+}
+
+static void test_route_defaults(void **state)
+{
+    (void)state;
+    route_table t;
+    assert_int_equal(route_parse(ROUTE_DEFAULT_RULES, &t, NULL, 0), 0);
+    cJSON *args = cJSON_Parse("{\"channel\":\"0\",\"grossAssets\":\"100000000000000000000001\"}");
+    assert_int_equal(route_classify(&t, "RedemptionRequested", args), BUS_HIGH);
+    cJSON_Delete(args);
+    args = cJSON_Parse("{\"channel\":\"0\",\"grossAssets\":\"100000000000000000000000\"}");
+    assert_int_equal(route_classify(&t, "RedemptionRequested", args), BUS_NORMAL); /* not over */
+    cJSON_Delete(args);
+    args = cJSON_Parse("{\"channel\":\"1\",\"grossAssets\":\"30000000000000000000001\"}");
+    assert_int_equal(route_classify(&t, "RedemptionRequested", args), BUS_HIGH);
+    cJSON_Delete(args);
+    args = cJSON_Parse("{\"assets\":\"999999999999999999999999\"}");
+    assert_int_equal(route_classify(&t, "Deposit", args), BUS_NORMAL);
+    cJSON_Delete(args);
+    args = cJSON_Parse("{\"assets\":\"1000000000000000000000000\"}");
+    assert_int_equal(route_classify(&t, "Deposit", args), BUS_HIGH);
+    cJSON_Delete(args);
+    assert_int_equal(route_classify(&t, "Paused", NULL), BUS_CRITICAL);
+    assert_int_equal(route_classify(&t, "RoleGranted", NULL), BUS_CRITICAL);
+    assert_int_equal(route_classify(&t, "NavUpdated", NULL), BUS_NORMAL);
+    args = cJSON_Parse("{\"channel\":\"0\",\"grossAssets\":\"-5\"}");
+    assert_int_equal(route_classify(&t, "RedemptionRequested", args), BUS_NORMAL);
+    cJSON_Delete(args);
+    route_table_free(&t);
+}
+
+static void test_route_custom_and_bad(void **state)
+{
+    (void)state;
+    route_table t;
+    assert_int_equal(route_parse("Transfer?to==0x00000000000000000000000000000000000000AA=high;"
+                                 " * ?flag==true = critical",
+                                 &t, NULL, 0),
+                     0);
+    cJSON *a = cJSON_Parse("{\"to\":\"0x00000000000000000000000000000000000000aa\"}");
+    assert_int_equal(route_classify(&t, "Transfer", a), BUS_HIGH);
+    cJSON_Delete(a);
+    a = cJSON_Parse("{\"flag\":true}");
+    assert_int_equal(route_classify(&t, "Anything", a), BUS_CRITICAL);
+    cJSON_Delete(a);
+    route_table_free(&t);
+    char err[256];
+    const char *bad[] = {"Paused=urgent", "Paused",       "Paused?x>abc=high",  "=high",
+                         "Pau sed=high",  "X?a==1&=high", "X?amount>1e999=high"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(route_parse(bad[i], &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "rule 1"));
+}
+
+static void test_evid(void **state)
+{
+    (void)state;
+    char id[EVID_MAX], t[EVTYPE_MAX], n[67];
+    assert_int_equal(evid_build(id, sizeof id, 56, H("a"), 7, NULL), 0);
+    assert_string_equal(id, "56:" H("a") ":7");
+    assert_int_equal(evid_build(id, sizeof id, 56, H("a"), 7, H("b")), 0);
+    assert_string_equal(id, "56:" H("a") ":7:in:" H("b"));
+    assert_int_equal(evid_removed(id, sizeof id, "56:x:7", H("c")), 0);
+    assert_string_equal(id, "56:x:7:removed:" H("c"));
+    assert_int_equal(evid_build(id, sizeof id, 0, H("a"), 7, NULL), -1);
+    assert_int_equal(evid_build(id, sizeof id, 1, "0x12", 7, NULL), -1);
+    assert_int_equal(evid_build(id, 10, 1, H("a"), 7, NULL), -1);
+    assert_int_equal(evid_type(t, sizeof t, "RedemptionRequested", 0), 0);
+    assert_string_equal(t, "chain.redemption_requested");
+    assert_int_equal(evid_type(t, sizeof t, "NavUpdated", 1), 0);
+    assert_string_equal(t, "chain.nav_updated.removed");
+    assert_int_equal(evid_type(t, sizeof t, "ERC20Transfer", 0), 0);
+    assert_string_equal(t, "chain.erc20_transfer");
+    assert_int_equal(evid_type(t, sizeof t, "Bad-Name", 0), -1);
+    assert_int_equal(
+        evid_hash_norm("0x"
+                       "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789",
+                       n),
+        0);
+    assert_true(evid_hash_ok(n));
+    assert_int_equal(evid_hash_norm("0xzz", n), -1);
+}
+
+/* A fake node: canonical hashes by number; "" = no such block; error_at fails. */
+typedef struct fake {
+    const char *canon[16];
+    int error_at;
+} fake;
+
+static int fake_hash(void *ud, int64_t number, char hash[67])
+{
+    fake *f = ud;
+    if (number == f->error_at)
+        return -1;
+    if (number < 0 || number >= 16 || !f->canon[number] || !*f->canon[number])
+        return 1;
+    snprintf(hash, 67, "%s", f->canon[number]);
+    return 0;
+}
+
+static void test_reorg_walk(void **state)
+{
+    (void)state;
+    reorg_block st[] = {{10, H("a")}, {12, H("c")}, {11, H("b")}, {13, H("d")}};
+    fake f = {.error_at = -9};
+    f.canon[10] = H("a");
+    f.canon[11] = H("b");
+    f.canon[12] = H("e"); /* replaced from 12 up */
+    f.canon[13] = "";     /* new branch shorter */
+    int64_t anc = -7;
+    assert_int_equal(reorg_find_ancestor(st, 4, 9, fake_hash, &f, &anc), REORG_FOUND);
+    assert_int_equal(anc, 11);
+    f.canon[10] = H("x");
+    f.canon[11] = H("y");
+    /* Window starts right after the floor: everything read was replaced. */
+    assert_int_equal(reorg_find_ancestor(st, 4, 9, fake_hash, &f, &anc), REORG_FOUND);
+    assert_int_equal(anc, 9);
+    /* History below the window exists: deeper than the window. */
+    assert_int_equal(reorg_find_ancestor(st, 4, 2, fake_hash, &f, &anc), REORG_TOO_DEEP);
+    f.error_at = 13;
+    assert_int_equal(reorg_find_ancestor(st, 4, 2, fake_hash, &f, &anc), REORG_ERROR);
+    assert_true(reorg_links(NULL, H("a")));
+    assert_true(reorg_links(H("a"), H("a")));
+    assert_false(reorg_links(H("a"), H("b")));
+}
+
+typedef struct kv {
+    const char *k[8], *v[8];
+} kv;
+
+static const char *kv_get(void *ud, const char *name)
+{
+    kv *m = ud;
+    for (int i = 0; i < 8 && m->k[i]; i++)
+        if (strcmp(m->k[i], name) == 0)
+            return m->v[i];
+    return NULL;
+}
+
+static void test_api_query(void **state)
+{
+    (void)state;
+    api_events_query q;
+    const char *bad = NULL;
+    kv good = {.k = {"from_block", "to_block", "event", "cursor", "limit", "removed"},
+               .v = {"5", "9", "Deposit", "7.2.33", "10", "false"}};
+    assert_int_equal(api_events_query_parse(kv_get, &good, &q, &bad, NULL, 0), 0);
+    assert_int_equal(q.from_block, 5);
+    assert_int_equal(q.to_block, 9);
+    assert_string_equal(q.event, "Deposit");
+    assert_int_equal(q.limit, 10);
+    assert_int_equal(q.removed, 0);
+    assert_true(q.has_cursor);
+    assert_int_equal(q.cur_seq, 33);
+    struct {
+        const char *k, *v;
+    } cases[] = {{"limit", "0"},    {"limit", "1001"},    {"from_block", "-1"},
+                 {"to_block", "x"}, {"tx_hash", "0x12"},  {"event", "a'b"},
+                 {"cursor", "1.2"}, {"removed", "maybe"}, {"chain_id", "0"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kv m = {.k = {cases[i].k}, .v = {cases[i].v}};
+        assert_int_equal(api_events_query_parse(kv_get, &m, &q, &bad, NULL, 0), -1);
+        assert_string_equal(bad, cases[i].k);
+    }
+    kv inverted = {.k = {"from_block", "to_block"}, .v = {"9", "5"}};
+    assert_int_equal(api_events_query_parse(kv_get, &inverted, &q, &bad, NULL, 0), -1);
+}
+
+static void test_conf_contract_item(void **state)
+{
+    (void)state;
+    char addr[43], path[256];
+    assert_int_equal(conf_contract_item("0x9FE46736679D2D9A65F0992F2272DE9F3C7FA6E0=PaimonVault",
+                                        "schemas/abi", addr, path, sizeof path, NULL, 0),
+                     0);
+    assert_string_equal(addr, "0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0");
+    assert_string_equal(path, "schemas/abi/PaimonVault.json");
+    assert_int_equal(conf_contract_item("0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0=/x/a.json", "d",
+                                        addr, path, sizeof path, NULL, 0),
+                     0);
+    assert_string_equal(path, "/x/a.json");
+    assert_int_equal(conf_contract_item("0x12=PaimonVault", "d", addr, path, sizeof path, NULL, 0),
+                     -1);
+    assert_int_equal(conf_contract_item("0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0=../etc", "d",
+                                        addr, path, sizeof path, NULL, 0),
+                     -1);
+    assert_int_equal(conf_contract_item("0x9fE46736679d2d9a65f0992f2272de9f3c7fa6e0=X", "d", addr,
+                                        path, sizeof path, NULL, 0),
+                     -1); /* bad checksum */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_range_adapts),         cmocka_unit_test(test_route_defaults),
+        cmocka_unit_test(test_route_custom_and_bad), cmocka_unit_test(test_evid),
+        cmocka_unit_test(test_reorg_walk),           cmocka_unit_test(test_api_query),
+        cmocka_unit_test(test_conf_contract_item),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
