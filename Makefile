@@ -5,7 +5,7 @@ PKGS     := hiredis libpq libevent libevent_pthreads libcjson libcurl libwebsock
             libsecp256k1 libargon2 nettle
 OPT      ?= -O2
 SAN      ?=
-CFLAGS   := -std=c11 -Wall -Wextra -Werror $(OPT) -g -D_GNU_SOURCE -iquote libcommon -iquote tests/lib $(SAN)
+CFLAGS   := -std=c11 -Wall -Wextra -Werror $(OPT) -g -D_GNU_SOURCE -iquote libcommon -iquote tests/lib -iquote services $(SAN)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 

@@ -36,6 +36,11 @@ struct svc {
     redisContext *redis;
     svc_consumer *consumers;
     size_t nconsumers;
+    struct {
+        void (*fn)(void *);
+        void *ud;
+    } hooks[16];
+    size_t nhooks;
     atomic_int stop;
 };
 
@@ -190,6 +195,14 @@ int svc_consume(svc *s, const char *topic, bus_handler_fn fn, bus_batch_fn batch
     return 0;
 }
 
+void svc_on_stop(svc *s, void (*fn)(void *ud), void *ud)
+{
+    if (s->nhooks == sizeof s->hooks / sizeof s->hooks[0])
+        abort(); /* a programming error, caught by the first test run */
+    s->hooks[s->nhooks].fn = fn;
+    s->hooks[s->nhooks++].ud = ud;
+}
+
 static void *consumer_main(void *arg)
 {
     svc_consumer *c = arg;
@@ -248,8 +261,11 @@ int svc_run(svc *s)
         stop_consumers(s);
         return 1;
     }
-    /* Hooks run in reverse: first stop taking HTTP traffic, then the consumers. */
+    /* Hooks run in reverse: first stop taking HTTP traffic, then the service's own
+     * workers, then the consumers. */
     life_on_stop(s->life, stop_consumers, s);
+    for (size_t i = 0; i < s->nhooks; i++)
+        life_on_stop(s->life, s->hooks[i].fn, s->hooks[i].ud);
     life_on_stop(s->life, http_drain_hook, s->http);
     char port[16];
     snprintf(port, sizeof port, "%d", http_server_port(s->http));

@@ -69,6 +69,11 @@ redisContext *svc_redis(svc *s, char *err, size_t errlen);
 int svc_consume(svc *s, const char *topic, bus_handler_fn fn, bus_batch_fn batch_fn, void *ud,
                 char *err, size_t errlen);
 
+/* Registers a shutdown step for the service's own workers (threads, outbox loops):
+ * on SIGTERM it runs after HTTP stopped taking traffic and before the bus consumers
+ * stop, inside the 10 s deadline. Steps run in reverse registration order. */
+void svc_on_stop(svc *s, void (*fn)(void *ud), void *ud);
+
 /* Runs until SIGTERM/SIGINT; returns 0 after a clean shutdown, 1 otherwise. */
 int svc_run(svc *s);
 

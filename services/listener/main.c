@@ -121,6 +121,13 @@ static int chain_check(void *ud, char *err, size_t errlen)
     return 0;
 }
 
+/* Shutdown step: the worker finishes its batch (committed and published, or left for
+ * the next leader) inside the 10 s deadline. */
+static void stop_chain(void *ud)
+{
+    chain_stop(ud);
+}
+
 int main(void)
 {
     char err[CFG_ERRLEN];
@@ -214,8 +221,9 @@ int main(void)
     snprintf(cid, sizeof cid, "%" PRIu64, a.chain_id);
     log_info("listening", "chain", cid, "#contracts", LOG_I64(ncontracts), "#start_block",
              LOG_I64(start_block), "#confirmations", LOG_I64(confirmations));
+    svc_on_stop(s, stop_chain, a.chain);
     rc = svc_run(s);
-    chain_stop(a.chain);
+    chain_stop(a.chain); /* idempotent: already stopped unless start-up failed half-way */
     goto out;
 
 config_error:

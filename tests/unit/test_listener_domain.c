@@ -11,12 +11,12 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
-#include "../../services/listener/api.h"
-#include "../../services/listener/conf.h"
-#include "../../services/listener/evid.h"
-#include "../../services/listener/range.h"
-#include "../../services/listener/reorg.h"
-#include "../../services/listener/route.h"
+#include "listener/api.h"
+#include "listener/conf.h"
+#include "listener/evid.h"
+#include "listener/range.h"
+#include "listener/reorg.h"
+#include "listener/route.h"
 
 #define H(c)                                                                                       \
     "0x" c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c \
