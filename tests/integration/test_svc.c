@@ -75,7 +75,7 @@ static void test_daemon_lifecycle(void **state)
                    "now(), PRIMARY KEY (topic, message_id));"
                    "CREATE TABLE demo.seen (id text NOT NULL)");
     redisContext *rc = th_redis_fresh();
-    int port = th_redis_port() + 50;
+    int port = th_port(30);
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
     setenv("PAIMON_REDIS_URL", th_redis_url(), 1);

@@ -22,6 +22,10 @@ static int env_port(const char *name)
     return atoi(v);
 }
 
+int th_port(int offset)
+{
+    return env_port("PAIMON_TEST_PORT_BASE") + offset;
+}
 int th_redis_port(void)
 {
     return env_port("PAIMON_TEST_REDIS_PORT");

@@ -7,6 +7,10 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+/* A run owns ports base .. base+99 (PAIMON_TEST_PORT_BASE): +1 Redis, +2 PostgreSQL,
+ * +3 anvil, +4..+6 rpc/heads tests, +30 svc test, +40..+59 listener tests, +47 a port
+ * nothing listens on. th_port(offset) = base + offset. */
+int th_port(int offset);
 int th_redis_port(void);
 int th_pg_port(void);
 /* "redis://127.0.0.1:<port>" of the harness Redis; static storage. */
