@@ -25,8 +25,13 @@ stop_daemons() {
   done
 }
 
+cd "$repo" # daemons find schemas/abi relative to the repository
 case "${1:-start}" in
   start)
+    # Local chain: a block every second, so confirmations accrue without traffic.
+    export PAIMON_ANVIL_BLOCK_TIME=${PAIMON_ANVIL_BLOCK_TIME:-1}
+    export PAIMON_DEVCHAIN_JSON=$PAIMON_RUN_DIR/devchain.json
+    export PAIMON_LISTENER_CONFIRMATIONS=${PAIMON_LISTENER_CONFIRMATIONS:-2}
     "$repo/deploy/local/stack.sh" start
     set -a; . "$PAIMON_RUN_DIR/stack.env"; set +a
     if [ -x "$repo/deploy/devchain/devchain.sh" ]; then

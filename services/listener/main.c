@@ -168,6 +168,8 @@ int main(void)
             goto config_error;
         if (!(abis[ncontracts] = abi_contract_load(path, err, sizeof err)))
             goto config_error;
+        /* Event args carry addresses in lowercase: what consumers compare and store. */
+        abis[ncontracts]->log_flags = ABI_DECODE_LOWER_ADDR;
         ct->abi = abis[ncontracts++];
     }
     if (ncontracts == 0) {
