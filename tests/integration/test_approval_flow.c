@@ -1,0 +1,953 @@
+/* Integration tests of the approval service's handlers against the harness PostgreSQL
+ * (fresh database, real migrations), Redis and the shared anvil devchain (between
+ * evm_snapshot and evm_revert):
+ *  - the seeded redemption (below the threshold) is auto-approved: approveRedemption goes
+ *    through the outbox and is confirmed on chain; its RedemptionApproved log moves the
+ *    book; after T+7 the settlement pass settles it on chain, and the Settled log closes it;
+ *  - a redemption above the threshold gets a 2-approval ticket: bad, expired, wrong-wallet,
+ *    non-VIP, viewer-role and requester votes are refused with nothing written; two signed
+ *    approvals produce exactly one approveRedemption transaction, confirmed on chain;
+ *  - three approvers voting at the same instant on a 2-approval ticket: one decision;
+ *  - the same request delivered twice -> one ticket; a reorg removal cancels the ticket;
+ *    a transition the book forbids is reconciled and alerted;
+ *  - SLA reminder and escalations with an injected clock;
+ *  - settlement waits for liquidity and asks rebalance for it; the forecast warns ahead.
+ * Chain events are the vault's real logs, decoded and shaped as the listener publishes
+ * them (lowercase addresses, decimal uints), or synthetic envelopes of the same shape. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include "abi.h"
+#include "approval/app.h"
+#include "approval/book.h"
+#include "approval/settle.h"
+#include "approval/sla.h"
+#include "approval/ticket.h"
+#include "approval/outmsg.h"
+#include "db.h"
+#include "eip712.h"
+#include "envelope.h"
+#include "harness.h"
+#include "hex.h"
+#include "migrate.h"
+#include "outbox.h"
+#include "rpc.h"
+#include "signer.h"
+#include "util.h"
+
+static struct {
+    cJSON *dc;
+    char rpc_url[128];
+    uint64_t chain_id;
+    char vault[43];
+    char operator[43];
+    uint8_t operator_key[32];
+    char approver[3][43];
+    uint8_t approver_key[3][32];
+    char investor[3][43];
+    char investor_key[3][67];
+    char spare[43];
+    uint8_t spare_key[32];
+    rpc_client *rpc;
+    abi_contract *abi;     /* as the service uses it */
+    abi_contract *abi_low; /* lowercase addresses, as the listener decodes */
+    signer *sg;
+    /* per test */
+    char snap[80];
+    db_pool *pool;
+    PGconn *pg;
+    appr_app app;
+} g;
+
+/* ------------------------------------------------------------------ chain helpers */
+
+static cJSON *rpc(const char *method, cJSON *params)
+{
+    char err[256];
+    cJSON *r = rpc_call(g.rpc, method, params ? params : cJSON_CreateArray(), err, sizeof err);
+    if (!r)
+        fail_msg("%s: %s", method, err);
+    return r;
+}
+
+static void mine(int n)
+{
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(rpc("evm_mine", NULL));
+}
+
+static void increase_time(long s)
+{
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateNumber((double)s));
+    cJSON_Delete(rpc("evm_increaseTime", p));
+    mine(1);
+}
+
+static void cast_send(const char *key, const char *sig, const char *args)
+{
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd, "send --rpc-url %s --private-key %s %s '%s' %s", g.rpc_url, key,
+             g.vault, sig, args);
+    if (th_cast(cmd, out, sizeof out) != 0)
+        fail_msg("cast %s failed: %s", sig, out);
+}
+
+/* getRedemption(id).status via cast (an independent reader). */
+static int chain_status(const char *request_id)
+{
+    char cmd[512], out[2048];
+    snprintf(cmd, sizeof cmd,
+             "call --rpc-url %s %s 'getRedemption(uint256)((uint256,address,address,uint8,uint8,"
+             "uint256,uint256,uint256,uint64,uint64,uint64,address))' %s",
+             g.rpc_url, g.vault, request_id);
+    if (th_cast(cmd, out, sizeof out) != 0)
+        fail_msg("cast call getRedemption: %s", out);
+    /* "(id, controller, owner, channel, status, ..." */
+    char *p = out;
+    for (int commas = 0; *p && commas < 4; p++)
+        if (*p == ',')
+            commas++;
+    return atoi(p);
+}
+
+/* The latest vault log of `event`, shaped as the listener publishes it. */
+static envelope *event_envelope(const char *event, const char *request_id)
+{
+    const abi_event *ev = abi_contract_event(g.abi_low, event);
+    assert_non_null(ev);
+    char topic[HEX_B32_STRLEN];
+    hex_encode(ev->topic0, 32, 1, topic, sizeof topic);
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "address", g.vault);
+    cJSON_AddStringToObject(f, "fromBlock", "0x0");
+    cJSON_AddStringToObject(f, "toBlock", "latest");
+    cJSON *topics = cJSON_AddArrayToObject(f, "topics");
+    cJSON_AddItemToArray(topics, cJSON_CreateString(topic));
+    rpc_error e;
+    rpc_error_init(&e);
+    cJSON *logs = rpc_get_logs(g.rpc, f, &e);
+    cJSON_Delete(f);
+    assert_non_null(logs);
+    cJSON *found = NULL, *dec = NULL;
+    cJSON *log;
+    cJSON_ArrayForEach(log, logs)
+    {
+        cJSON *d = abi_decode_log_json(g.abi_low, log, NULL, 0);
+        assert_non_null(d);
+        const char *rid =
+            cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "args"), "requestId"));
+        if (rid && strcmp(rid, request_id) == 0) {
+            cJSON_Delete(dec);
+            dec = d;
+            found = log;
+        } else {
+            cJSON_Delete(d);
+        }
+    }
+    if (!found)
+        fail_msg("no %s log for request %s", event, request_id);
+    uint64_t bn = 0;
+    rpc_parse_quantity(cJSON_GetObjectItem(found, "blockNumber"), &bn);
+    uint64_t li = 0, ti = 0;
+    rpc_parse_quantity(cJSON_GetObjectItem(found, "logIndex"), &li);
+    rpc_parse_quantity(cJSON_GetObjectItem(found, "transactionIndex"), &ti);
+    rpc_header h;
+    assert_int_equal(rpc_get_block_header(g.rpc, (int64_t)bn, &h, NULL, 0), 0);
+    char ts[32], type[80], id[200];
+    envelope_format_ts((int64_t)h.timestamp * 1000, ts);
+    char txh[HEX_B32_STRLEN];
+    util_strlcpy(txh, cJSON_GetStringValue(cJSON_GetObjectItem(found, "transactionHash")),
+                 sizeof txh);
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "chain_id", (double)g.chain_id);
+    cJSON_AddStringToObject(p, "address", g.vault);
+    cJSON_AddStringToObject(p, "event", event);
+    cJSON_AddStringToObject(p, "signature",
+                            cJSON_GetStringValue(cJSON_GetObjectItem(dec, "signature")));
+    cJSON_AddItemToObject(p, "args", cJSON_DetachItemFromObject(dec, "args"));
+    cJSON_AddNumberToObject(p, "block_number", (double)bn);
+    cJSON_AddStringToObject(p, "block_hash",
+                            cJSON_GetStringValue(cJSON_GetObjectItem(found, "blockHash")));
+    cJSON_AddStringToObject(p, "block_time", ts);
+    cJSON_AddStringToObject(p, "tx_hash", txh);
+    cJSON_AddNumberToObject(p, "tx_index", (double)ti);
+    cJSON_AddNumberToObject(p, "log_index", (double)li);
+    cJSON_AddBoolToObject(p, "removed", 0);
+    cJSON_Delete(dec);
+    cJSON_Delete(logs);
+    snprintf(type, sizeof type, "chain.redemption_%s", event + strlen("Redemption"));
+    for (char *c = type; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c + 32);
+    snprintf(id, sizeof id, "%llu:%s:%llu", (unsigned long long)g.chain_id, txh,
+             (unsigned long long)li);
+    return envelope_new(id, type, "listener", NULL, p);
+}
+
+/* A synthetic RedemptionRequested of the same shape (for requests not on chain). */
+static envelope *synthetic_request(const char *request_id, const char *gross, int channel,
+                                   const char *event_id)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "requestId", request_id);
+    cJSON_AddStringToObject(a, "controller", g.investor[2]);
+    cJSON_AddStringToObject(a, "owner", g.investor[2]);
+    cJSON_AddStringToObject(a, "channel", channel ? "1" : "0");
+    cJSON_AddStringToObject(a, "shares", gross);
+    cJSON_AddStringToObject(a, "grossAssets", gross);
+    cJSON_AddStringToObject(a, "fee", "0");
+    cJSON_AddStringToObject(a, "settleTime", "1767225600");
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "chain_id", (double)g.chain_id);
+    cJSON_AddStringToObject(p, "address", g.vault);
+    cJSON_AddStringToObject(p, "event", "RedemptionRequested");
+    cJSON_AddStringToObject(
+        p, "signature",
+        "RedemptionRequested(uint256,address,address,uint8,uint256,uint256,uint256,uint64)");
+    cJSON_AddItemToObject(p, "args", a);
+    cJSON_AddNumberToObject(p, "block_number", 100);
+    cJSON_AddStringToObject(p, "block_hash",
+                            "0x1111111111111111111111111111111111111111111111111111111111111111");
+    cJSON_AddStringToObject(p, "block_time", "2025-12-25T00:00:00.000Z");
+    cJSON_AddStringToObject(p, "tx_hash",
+                            "0x2222222222222222222222222222222222222222222222222222222222222222");
+    cJSON_AddNumberToObject(p, "tx_index", 0);
+    cJSON_AddNumberToObject(p, "log_index", 1);
+    cJSON_AddBoolToObject(p, "removed", 0);
+    return envelope_new(event_id, "chain.redemption_requested", "listener", NULL, p);
+}
+
+static envelope *synthetic(const char *type, const char *event_id, cJSON *args)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "chain_id", (double)g.chain_id);
+    cJSON_AddStringToObject(p, "address", g.vault);
+    cJSON_AddItemToObject(p, "args", args);
+    cJSON_AddStringToObject(p, "block_time", "2025-12-26T00:00:00.000Z");
+    cJSON_AddBoolToObject(p, "removed", strstr(type, ".removed") != NULL);
+    return envelope_new(event_id, type, "listener", NULL, p);
+}
+
+/* ------------------------------------------------------------------ db helpers */
+
+typedef struct handle_ctx {
+    const envelope *m;
+    bus_handler_fn fn;
+    int result;
+} handle_ctx;
+
+static int handle_tx(db_conn *c, void *ud, char *err, size_t errlen)
+{
+    handle_ctx *h = ud;
+    int fresh = db_processed_mark(c, "approval", "t", h->m->id, err, errlen);
+    if (fresh < 0)
+        return -1;
+    if (fresh == 0)
+        return (h->result = BUS_OK), 0;
+    h->result = h->fn(c, h->m, &g.app, err, errlen);
+    return h->result == BUS_OK ? 0 : -1;
+}
+
+/* Runs a handler as the bus would: one transaction with the processed-message guard. */
+static int deliver(bus_handler_fn fn, envelope *m)
+{
+    handle_ctx h = {.m = m, .fn = fn};
+    char err[256];
+    int rc = db_tx(g.pool, handle_tx, &h, err, sizeof err);
+    if (rc != 0 && h.result == BUS_OK)
+        fail_msg("delivery failed: %s", err);
+    envelope_free(m);
+    return h.result;
+}
+
+static long long scalar(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static long long scalar(const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    return th_pg_scalar(g.pg, sql);
+}
+
+static char *text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *text(const char *fmt, ...)
+{
+    static char buf[4][512];
+    static int k;
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    PGresult *r = PQexec(g.pg, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    char *out = buf[k++ % 4];
+    util_strlcpy(out, PQgetvalue(r, 0, 0), 512);
+    PQclear(r);
+    return out;
+}
+
+static void run_outbox_until(const char *key, const char *status)
+{
+    outbox_cfg cfg = {.schema = "approval",
+                      .db = g.pool,
+                      .rpc = g.rpc,
+                      .signer = g.sg,
+                      .redis_url = th_redis_url(),
+                      .chain_id = g.chain_id,
+                      .abi_dir = th_repo_path("schemas/abi"),
+                      .confirmations = 1};
+    char err[256];
+    outbox *o = outbox_new(&cfg, err, sizeof err);
+    if (!o)
+        fail_msg("outbox: %s", err);
+    db_conn *c = db_acquire(g.pool, 2000, NULL, 0);
+    outbox_row row = {0};
+    for (int i = 0; i < 40; i++) {
+        outbox_step(o, err, sizeof err);
+        assert_int_equal(outbox_get(c, "approval", key, &row, err, sizeof err), 1);
+        if (strcmp(row.status, status) == 0)
+            break;
+        mine(1);
+    }
+    db_release(g.pool, c);
+    outbox_free(o);
+    if (strcmp(row.status, status) != 0)
+        fail_msg("tx %s is %s (%s %s), wanted %s", key, row.status, row.error, row.revert_reason,
+                 status);
+}
+
+/* ------------------------------------------------------------------ votes */
+
+static void sign_vote(int approver, const char *ticket, const char *decision, const char *nonce,
+                      uint64_t deadline, char sig_hex[140])
+{
+    money_u256 n, d;
+    money_from_dec(&n, nonce, NULL, 0);
+    money_from_u64(&d, deadline);
+    uint8_t vault[20], sig[65];
+    hex_addr_parse(g.vault, vault, NULL, 0);
+    char err[256];
+    cJSON *typed =
+        eip712_approval_new(g.chain_id, vault, ticket, decision, &n, &d, err, sizeof err);
+    assert_non_null(typed);
+    const uint8_t *key = approver >= 0 ? g.approver_key[approver] : g.spare_key;
+    assert_int_equal(eip712_sign(typed, key, sig, err, sizeof err), 0);
+    cJSON_Delete(typed);
+    hex_encode(sig, 65, 1, sig_hex, 140);
+}
+
+static tkt_status vote_as(int approver, const char *user, const char *role, const char *wallet,
+                          const char *ticket, const char *decision, const char *nonce,
+                          int64_t deadline_off_s, const char *sig_override)
+{
+    int64_t now = util_now_ms();
+    uint64_t deadline = (uint64_t)(now / 1000 + deadline_off_s);
+    char sig[140], dl[24];
+    sign_vote(approver, ticket, decision, nonce, deadline, sig);
+    snprintf(dl, sizeof dl, "%llu", (unsigned long long)deadline);
+    tkt_vote_req v = {.ticket_id = ticket,
+                      .decision = decision,
+                      .reason = strcmp(decision, "reject") == 0 ? "not enough liquidity" : NULL,
+                      .user = user,
+                      .role = role,
+                      .wallet = wallet ? wallet : (approver >= 0 ? g.approver[approver] : g.spare),
+                      .nonce = nonce,
+                      .deadline = dl,
+                      .signature = sig_override ? sig_override : sig,
+                      .now_ms = now};
+    char msg[200];
+    return tkt_vote(&g.app, &v, NULL, msg, sizeof msg);
+}
+
+/* ------------------------------------------------------------------ fixtures */
+
+static int read_addr_key(cJSON *o, char addr[43], uint8_t key[32])
+{
+    util_strlcpy(addr, cJSON_GetStringValue(cJSON_GetObjectItem(o, "address")), 43);
+    return key ? hex_decode_fixed(cJSON_GetStringValue(cJSON_GetObjectItem(o, "privateKey")), key,
+                                  32, NULL, 0)
+               : 0;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *path = getenv("PAIMON_DEVCHAIN_JSON");
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f)
+        return -1;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    g.dc = cJSON_Parse(buf);
+    if (!g.dc)
+        return -1;
+    util_strlcpy(g.rpc_url, cJSON_GetStringValue(cJSON_GetObjectItem(g.dc, "rpcUrl")),
+                 sizeof g.rpc_url);
+    g.chain_id = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(g.dc, "chainId"));
+    util_strlcpy(
+        g.vault,
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "contracts"), "vault")),
+        sizeof g.vault);
+    cJSON *acc = cJSON_GetObjectItem(g.dc, "accounts");
+    if (read_addr_key(cJSON_GetObjectItem(acc, "operator"), g.operator, g.operator_key))
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        if (read_addr_key(cJSON_GetArrayItem(cJSON_GetObjectItem(acc, "approvers"), i),
+                          g.approver[i], g.approver_key[i]))
+            return -1;
+        cJSON *inv = cJSON_GetArrayItem(cJSON_GetObjectItem(acc, "investors"), i);
+        read_addr_key(inv, g.investor[i], NULL);
+        util_strlcpy(g.investor_key[i],
+                     cJSON_GetStringValue(cJSON_GetObjectItem(inv, "privateKey")), 67);
+    }
+    if (read_addr_key(cJSON_GetArrayItem(cJSON_GetObjectItem(acc, "spare"), 0), g.spare,
+                      g.spare_key))
+        return -1;
+    const char *urls[1] = {g.rpc_url};
+    rpc_config rc = {.urls = urls, .nurls = 1, .name = "test_approval"};
+    g.rpc = rpc_client_new(&rc, NULL, 0);
+    g.abi = abi_contract_load(th_repo_path("schemas/abi/PaimonVault.json"), NULL, 0);
+    g.abi_low = abi_contract_load(th_repo_path("schemas/abi/PaimonVault.json"), NULL, 0);
+    if (!g.rpc || !g.abi || !g.abi_low)
+        return -1;
+    g.abi_low->log_flags = ABI_DECODE_LOWER_ADDR;
+    if (signer_local_from_key(g.operator_key, &g.sg, NULL, 0) != 0)
+        return -1;
+    /* VIP_APPROVER_ROLE() from the vault, as main.c reads it. */
+    const abi_fn *fn = abi_contract_fn(g.abi, "VIP_APPROVER_ROLE");
+    char data[16];
+    hex_encode(fn->selector, 4, 1, data, sizeof data);
+    uint8_t *out = NULL;
+    size_t len = 0;
+    rpc_error e;
+    rpc_error_init(&e);
+    if (rpc_eth_call(g.rpc, g.vault, data, RPC_BLOCK_LATEST, &out, &len, &e) != 0 || len != 32)
+        return -1;
+    memcpy(g.app.vip_role, out, 32);
+    free(out);
+    g.app.rpc = g.rpc;
+    g.app.abi = g.abi;
+    g.app.chain_id = g.chain_id;
+    util_strlcpy(g.app.vault, g.vault, sizeof g.app.vault);
+    util_strlcpy(g.app.operator, g.operator, sizeof g.app.operator);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    signer_free(g.sg);
+    abi_contract_free(g.abi);
+    abi_contract_free(g.abi_low);
+    rpc_client_free(g.rpc);
+    cJSON_Delete(g.dc);
+    return 0;
+}
+
+static void quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *url = th_pg_fresh_db("approval_flow");
+    g.pg = th_pg_connect(url);
+    PQsetNoticeProcessor(g.pg, quiet, NULL);
+    const char *only[1] = {"approval"};
+    char err[512];
+    migrate_set *ms = migrate_set_load(th_repo_path("migrations"), only, 1, err, sizeof err);
+    if (!ms) {
+        fprintf(stderr, "migrations: %s\n", err);
+        return -1;
+    }
+    int rc = migrate_up(g.pg, ms, NULL, NULL, err, sizeof err);
+    migrate_set_free(ms);
+    if (rc != 0) {
+        fprintf(stderr, "migrate: %s\n", err);
+        return -1;
+    }
+    g.pool = db_pool_new(url, 6, err, sizeof err);
+    if (!g.pool)
+        return -1;
+    g.app.db = g.pool;
+    redisFree(th_redis_fresh());
+    cJSON *s = rpc("evm_snapshot", NULL);
+    util_strlcpy(g.snap, cJSON_GetStringValue(s), sizeof g.snap);
+    cJSON_Delete(s);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateString(g.snap));
+    char err[256];
+    cJSON_Delete(rpc_call(g.rpc, "evm_revert", p, err, sizeof err));
+    db_pool_free(g.pool);
+    g.pool = NULL;
+    PQfinish(g.pg);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_auto_approval_and_settlement_on_chain(void **state)
+{
+    (void)state;
+    /* Seeded redemption #1: 20,000 shares, standard, below the 100K threshold. */
+    assert_int_equal(chain_status("1"), 1);
+    assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionRequested", "1")), BUS_OK);
+    char rid[160];
+    snprintf(rid, sizeof rid, "%llu:%s:1", (unsigned long long)g.chain_id, g.vault);
+    assert_string_equal(text("SELECT status || '/' || approval_mode || '/' || decision FROM "
+                             "approval.redemption_requests WHERE id = '%s'",
+                             rid),
+                        "pending/auto/approve");
+    /* Due time T+7 from the block time. */
+    assert_int_equal(scalar("SELECT extract(epoch FROM due_at - requested_at)::bigint FROM "
+                            "approval.redemption_requests WHERE id = '%s'",
+                            rid),
+                     7 * 86400);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records WHERE redemption_id "
+                            "= '%s' AND action = 'auto_approved' AND actor = 'policy'",
+                            rid),
+                     1);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_tickets"), 0);
+    char key[200];
+    snprintf(key, sizeof key, "approve:%s", rid);
+    run_outbox_until(key, "confirmed");
+    assert_int_equal(chain_status("1"), 2); /* Approved on chain */
+
+    assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionApproved", "1")), BUS_OK);
+    assert_string_equal(
+        text("SELECT status FROM approval.redemption_requests WHERE id = '%s'", rid), "approved");
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records WHERE action = "
+                            "'reconciled'"),
+                     0);
+
+    /* Not due yet: nothing queued. */
+    int64_t now;
+    money_u256 l1;
+    char err[256];
+    int queued = -1, waiting = -1;
+    assert_int_equal(stl_chain_now_ms(&g.app, &now, err, sizeof err), 0);
+    assert_int_equal(stl_l1_balance(&g.app, &l1, err, sizeof err), 0);
+    assert_int_equal(stl_settle(&g.app, now, &l1, &queued, &waiting, err, sizeof err), 0);
+    assert_int_equal(queued, 0);
+    /* T+7 later the pass settles it on chain. */
+    increase_time(7 * 86400 + 60);
+    assert_int_equal(stl_chain_now_ms(&g.app, &now, err, sizeof err), 0);
+    assert_int_equal(stl_settle(&g.app, now, &l1, &queued, &waiting, err, sizeof err), 0);
+    assert_int_equal(queued, 1);
+    assert_int_equal(waiting, 0);
+    snprintf(key, sizeof key, "settle:%s:1", rid);
+    run_outbox_until(key, "confirmed");
+    assert_int_equal(chain_status("1"), 4); /* Settled */
+    assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionSettled", "1")), BUS_OK);
+    assert_string_equal(text("SELECT status || '/' || settle_state FROM "
+                             "approval.redemption_requests WHERE id = '%s'",
+                             rid),
+                        "settled/done");
+}
+
+static void test_ticket_signed_votes_one_tx(void **state)
+{
+    (void)state;
+    /* Investor 0 redeems 300,000 shares: above the threshold, tier 2 (2 approvals). */
+    char args[200];
+    snprintf(args, sizeof args, "300000000000000000000000 %s %s 0", g.investor[0], g.investor[0]);
+    cast_send(g.investor_key[0], "requestRedeem(uint256,address,address,uint8)", args);
+    assert_int_equal(chain_status("2"), 1);
+    assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionRequested", "2")), BUS_OK);
+    /* The same event again (another delivery) is a no-op; the same request under another
+     * event id does not make a second ticket either. */
+    envelope *again = event_envelope("RedemptionRequested", "2");
+    free(again->id);
+    again->id = util_strdup("31337:0xdup:9");
+    assert_int_equal(deliver(book_chain_event, again), BUS_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_tickets"), 1);
+    char tid[64];
+    util_strlcpy(tid, text("SELECT id FROM approval.approval_tickets"), sizeof tid);
+    assert_int_equal(scalar("SELECT required_approvals FROM approval.approval_tickets"), 2);
+    long long records = scalar("SELECT count(*) FROM approval.approval_records");
+
+    /* Refusals, none of which writes anything. */
+    char other[140];
+    sign_vote(1, tid, "approve", "7", (uint64_t)(util_now_ms() / 1000 + 600), other);
+    assert_int_equal(vote_as(0, "u0", "operator", NULL, tid, "approve", "7", 600, other),
+                     TKT_BAD_SIGNATURE); /* signed by approver 1, claimed by approver 0 */
+    assert_int_equal(vote_as(0, "u0", "operator", NULL, tid, "approve", "1", -10, NULL),
+                     TKT_BAD_SIGNATURE); /* expired */
+    assert_int_equal(
+        vote_as(0, "u0", "operator", NULL, "no-such-ticket", "approve", "1", 600, NULL),
+        TKT_NOT_FOUND);
+    assert_int_equal(vote_as(-1, "u9", "operator", NULL, tid, "approve", "1", 600, NULL),
+                     TKT_FORBIDDEN); /* a wallet without VIP_APPROVER_ROLE */
+    assert_int_equal(vote_as(0, "u0", "viewer", NULL, tid, "approve", "1", 600, NULL),
+                     TKT_FORBIDDEN); /* off-chain role too low */
+    assert_int_equal(vote_as(0, g.investor[0], "operator", NULL, tid, "approve", "1", 600, NULL),
+                     TKT_FORBIDDEN); /* the requester */
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records"), records);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.transactions"), 0);
+
+    /* First approval: counted, the ticket stays open, nothing sent. */
+    assert_int_equal(vote_as(0, "u0", "operator", NULL, tid, "approve", "1", 600, NULL), TKT_OK);
+    assert_string_equal(text("SELECT status || '/' || approvals FROM approval.approval_tickets"),
+                        "open/1");
+    assert_int_equal(scalar("SELECT count(*) FROM approval.transactions"), 0);
+    /* One vote per approver, and a (wallet, nonce) is never reused. */
+    assert_int_equal(vote_as(0, "u0", "operator", NULL, tid, "approve", "2", 600, NULL),
+                     TKT_CONFLICT);
+    assert_int_equal(vote_as(0, "u0b", "operator", NULL, tid, "approve", "1", 600, NULL),
+                     TKT_CONFLICT);
+    /* Second distinct approver: decided, exactly one approveRedemption. */
+    assert_int_equal(vote_as(1, "u1", "admin", NULL, tid, "approve", "1", 600, NULL), TKT_OK);
+    assert_string_equal(text("SELECT status || '/' || approvals FROM approval.approval_tickets"),
+                        "approved/2");
+    assert_int_equal(vote_as(2, "u2", "operator", NULL, tid, "approve", "1", 600, NULL),
+                     TKT_CONFLICT);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.transactions"), 1);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records WHERE action IN "
+                            "('vote_approve', 'vote_reject') AND signature ~ '^0x[0-9a-f]{130}$'"),
+                     2);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.sla_timers WHERE closed_at IS NULL"), 0);
+    char rid[160], key[200];
+    snprintf(rid, sizeof rid, "%llu:%s:2", (unsigned long long)g.chain_id, g.vault);
+    snprintf(key, sizeof key, "approve:%s", rid);
+    run_outbox_until(key, "confirmed");
+    assert_int_equal(chain_status("2"), 2);
+    assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionApproved", "2")), BUS_OK);
+    assert_string_equal(
+        text("SELECT status FROM approval.redemption_requests WHERE id = '%s'", rid), "approved");
+}
+
+static void test_reorg_and_reconcile(void **state)
+{
+    (void)state;
+    /* 40K emergency (above its 30K threshold): a ticket with one approval needed. */
+    assert_int_equal(deliver(book_chain_event,
+                             synthetic_request("900", "40000000000000000000000", 1, "31337:0xa:1")),
+                     BUS_OK);
+    char rid[160];
+    snprintf(rid, sizeof rid, "%llu:%s:900", (unsigned long long)g.chain_id, g.vault);
+    assert_string_equal(text("SELECT channel || '/' || approval_mode FROM "
+                             "approval.redemption_requests WHERE id = '%s'",
+                             rid),
+                        "emergency/ticket");
+    assert_int_equal(scalar("SELECT extract(epoch FROM due_at - requested_at)::bigint FROM "
+                            "approval.redemption_requests WHERE id = '%s'",
+                            rid),
+                     86400);
+    assert_int_equal(scalar("SELECT sla_ms FROM approval.approval_tickets"), 7200000);
+    /* Exactly at the emergency threshold: automatic. */
+    assert_int_equal(deliver(book_chain_event,
+                             synthetic_request("901", "30000000000000000000000", 1, "31337:0xa:2")),
+                     BUS_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_tickets"), 1);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.transactions WHERE idempotency_key "
+                            "LIKE 'approve:%%:901'"),
+                     1);
+    /* The reorg removes request 900: row removed, ticket cancelled, SLA closed, alert. */
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "requestId", "900");
+    assert_int_equal(deliver(book_chain_event, synthetic("chain.redemption_requested.removed",
+                                                         "31337:0xa:1:removed:0xbb", a)),
+                     BUS_OK);
+    assert_string_equal(
+        text("SELECT status FROM approval.redemption_requests WHERE id = '%s'", rid), "removed");
+    assert_string_equal(text("SELECT status FROM approval.approval_tickets"), "cancelled");
+    assert_int_equal(scalar("SELECT count(*) FROM approval.sla_timers WHERE closed_at IS NULL"), 0);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records WHERE action = "
+                            "'removed_by_reorg'"),
+                     1);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = "
+                            "'alerts' AND envelope LIKE '%%approval.reconcile%%'"),
+                     1);
+    /* A vote on the cancelled ticket changes nothing. */
+    char tid[64];
+    util_strlcpy(tid, text("SELECT id FROM approval.approval_tickets"), sizeof tid);
+    assert_int_equal(vote_as(0, "u0", "operator", NULL, tid, "approve", "5", 600, NULL),
+                     TKT_CONFLICT);
+    /* The chain settles 901 although the book never saw it approved: reconciled + alert. */
+    a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "requestId", "901");
+    cJSON_AddStringToObject(a, "receiver", g.investor[2]);
+    cJSON_AddStringToObject(a, "assets", "29700000000000000000000");
+    cJSON_AddStringToObject(a, "fee", "300000000000000000000");
+    assert_int_equal(
+        deliver(book_chain_event, synthetic("chain.redemption_settled", "31337:0xc:1", a)), BUS_OK);
+    assert_string_equal(text("SELECT status || '/' || settled_assets FROM "
+                             "approval.redemption_requests WHERE request_id = 901"),
+                        "settled/29700000000000000000000");
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records WHERE action = "
+                            "'reconciled'"),
+                     1);
+    /* An event for a request the book never saw: recorded and alerted, not fatal. */
+    a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "requestId", "777");
+    cJSON_AddStringToObject(a, "by", g.investor[2]);
+    assert_int_equal(
+        deliver(book_chain_event, synthetic("chain.redemption_cancelled", "31337:0xd:1", a)),
+        BUS_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records WHERE action = "
+                            "'reconcile_unknown'"),
+                     1);
+    /* Another vault's events are not ours. */
+    envelope *foreign = synthetic_request("902", "1", 0, "31337:0xe:1");
+    cJSON_ReplaceItemInObject(foreign->payload, "address",
+                              cJSON_CreateString("0x000000000000000000000000000000000000dead"));
+    assert_int_equal(deliver(book_chain_event, foreign), BUS_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.redemption_requests"), 2);
+}
+
+typedef struct voter {
+    int who;
+    char user[16];
+    const char *ticket;
+    tkt_status st;
+} voter;
+
+static void *vote_thread(void *arg)
+{
+    voter *v = arg;
+    v->st = vote_as(v->who, v->user, "operator", NULL, v->ticket, "approve", "42", 600, NULL);
+    return NULL;
+}
+
+static void test_concurrent_votes_one_decision(void **state)
+{
+    (void)state;
+    /* A rebalance of 200K (above 50K; tier 2): two approvals needed. */
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "kind", "rebalance");
+    cJSON_AddStringToObject(p, "ref", "plan-17");
+    cJSON_AddStringToObject(p, "amount", "200000000000000000000000");
+    cJSON_AddStringToObject(p, "requester", "rebalance");
+    cJSON_AddItemToObject(p, "payload", cJSON_Parse("{\"legs\":[{\"asset\":\"USTB\"}]}"));
+    assert_int_equal(deliver(book_request, envelope_new("rb-17", "approval.request", "rebalance",
+                                                        NULL, cJSON_Duplicate(p, 1))),
+                     BUS_OK);
+    assert_int_equal(deliver(book_request,
+                             envelope_new("rb-17-again", "approval.request", "rebalance", NULL, p)),
+                     BUS_OK);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_tickets"), 1);
+    char tid[64];
+    util_strlcpy(tid, text("SELECT id FROM approval.approval_tickets"), sizeof tid);
+    voter v[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        v[i] = (voter){.who = i, .ticket = tid};
+        snprintf(v[i].user, sizeof v[i].user, "c%d", i);
+        pthread_create(&th[i], NULL, vote_thread, &v[i]);
+    }
+    int ok = 0, conflict = 0;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        ok += v[i].st == TKT_OK;
+        conflict += v[i].st == TKT_CONFLICT;
+    }
+    assert_int_equal(ok, 2);
+    assert_int_equal(conflict, 1);
+    assert_string_equal(text("SELECT status || '/' || approvals FROM approval.approval_tickets"),
+                        "approved/2");
+    assert_int_equal(scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = "
+                            "'approval.decisions'"),
+                     1);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records WHERE action = "
+                            "'decided'"),
+                     1);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.transactions"), 0);
+    /* The decision carries the plan to execute. */
+    assert_int_equal(
+        scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = "
+               "'approval.decisions' AND envelope LIKE '%%\"decision\":\"approved\"%%' "
+               "AND envelope LIKE '%%USTB%%'"),
+        1);
+    /* Below its threshold a rebalance is approved by policy at once. */
+    p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "kind", "rebalance");
+    cJSON_AddStringToObject(p, "ref", "plan-18");
+    cJSON_AddStringToObject(p, "amount", "50000000000000000000000");
+    cJSON_AddStringToObject(p, "requester", "rebalance");
+    assert_int_equal(
+        deliver(book_request, envelope_new("rb-18", "approval.request", "rebalance", NULL, p)),
+        BUS_OK);
+    assert_string_equal(text("SELECT status FROM approval.approval_tickets WHERE ref = 'plan-18'"),
+                        "approved");
+    assert_int_equal(scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = "
+                            "'approval.decisions' AND envelope LIKE '%%\"auto\":true%%'"),
+                     1);
+    /* Flushing publishes them to the streams. */
+    redisContext *rc = th_redis_fresh();
+    char err[256];
+    long long queued = scalar("SELECT count(*) FROM approval.outgoing_messages");
+    assert_int_equal(out_flush(g.pool, rc, 500, err, sizeof err), queued);
+    redisReply *r = redisCommand(rc, "XLEN paimon:approval.decisions:high");
+    assert_int_equal(r->integer, 2);
+    freeReplyObject(r);
+    assert_int_equal(out_flush(g.pool, rc, 500, err, sizeof err), 0);
+    redisFree(rc);
+}
+
+static void test_sla_reminder_and_escalation(void **state)
+{
+    (void)state;
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "kind", "manual");
+    cJSON_AddStringToObject(p, "ref", "op-1");
+    cJSON_AddStringToObject(p, "requester", "alice");
+    cJSON_AddStringToObject(p, "title", "unpause the vault");
+    assert_int_equal(deliver(book_request, envelope_new("m-1", "approval.request", "api", NULL, p)),
+                     BUS_OK);
+    int64_t t0 = scalar("SELECT (extract(epoch FROM started_at) * 1000)::bigint FROM "
+                        "approval.sla_timers");
+    int64_t sla = scalar("SELECT sla_ms FROM approval.sla_timers");
+    assert_int_equal(sla, 4 * 3600 * 1000);
+    int n = -1;
+    char err[256];
+    assert_int_equal(sla_sweep(&g.app, t0 + sla / 2 - 1000, &n, err, sizeof err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(sla_sweep(&g.app, t0 + sla / 2 + 1, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(sla_sweep(&g.app, t0 + sla / 2 + 2, &n, err, sizeof err), 0);
+    assert_int_equal(n, 0); /* never twice */
+    assert_int_equal(sla_sweep(&g.app, t0 + sla + 1, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(sla_sweep(&g.app, t0 + 2 * sla + 1, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(scalar("SELECT step FROM approval.sla_timers"), 3);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.sla_timers WHERE next_at IS NULL"), 1);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records WHERE action IN "
+                            "('sla_reminder', 'sla_escalation_admin', 'sla_escalation_super')"),
+                     3);
+    assert_int_equal(
+        scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = 'alerts' "
+               "AND priority = 'critical' AND envelope LIKE '%%super_admins%%'"),
+        1);
+    assert_int_equal(
+        scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = 'alerts' "
+               "AND priority = 'high' AND envelope LIKE '%%\"escalate_to\":\"admins\"%%'"),
+        1);
+    /* A ticket that jumps straight past 200 % gets every step, in order, in one sweep. */
+    p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "kind", "manual");
+    cJSON_AddStringToObject(p, "ref", "op-2");
+    cJSON_AddStringToObject(p, "requester", "alice");
+    assert_int_equal(deliver(book_request, envelope_new("m-2", "approval.request", "api", NULL, p)),
+                     BUS_OK);
+    assert_int_equal(sla_sweep(&g.app, t0 + 10 * sla, &n, err, sizeof err), 0);
+    assert_int_equal(n, 3);
+}
+
+static void test_settlement_waits_for_liquidity(void **state)
+{
+    (void)state;
+    /* Two approved, due synthetic redemptions of 50K and 20K against L1 = 60K. */
+    assert_int_equal(deliver(book_chain_event,
+                             synthetic_request("950", "50000000000000000000000", 0, "31337:0xf:1")),
+                     BUS_OK);
+    assert_int_equal(deliver(book_chain_event,
+                             synthetic_request("951", "20000000000000000000000", 0, "31337:0xf:2")),
+                     BUS_OK);
+    th_pg_exec(g.pg, "UPDATE approval.redemption_requests SET status = 'approved'");
+    th_pg_exec(g.pg, "UPDATE approval.redemption_requests SET due_at = due_at + interval '1 "
+                     "second' WHERE request_id = 951");
+    money_u256 l1;
+    money_from_dec(&l1, "60000000000000000000000", NULL, 0);
+    int64_t due = scalar("SELECT (extract(epoch FROM max(due_at)) * 1000)::bigint FROM "
+                         "approval.redemption_requests") +
+                  1000;
+    int q = -1, w = -1;
+    char err[256];
+    /* Before the due time nothing happens. */
+    assert_int_equal(stl_settle(&g.app, due - 86400000, &l1, &q, &w, err, sizeof err), 0);
+    assert_int_equal(q + w, 0);
+    assert_int_equal(stl_settle(&g.app, due, &l1, &q, &w, err, sizeof err), 0);
+    assert_int_equal(q, 1); /* 950 (older) fits */
+    assert_int_equal(w, 1); /* 951 waits: 60K - 50K reserved < 20K */
+    assert_string_equal(text("SELECT settle_state FROM approval.redemption_requests WHERE "
+                             "request_id = 951"),
+                        "waiting_liquidity");
+    assert_int_equal(scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = "
+                            "'rebalance.requests' AND envelope LIKE "
+                            "'%%\"needed\":\"20000000000000000000000\"%%'"),
+                     1);
+    /* Asked once: the next pass does not ask again. */
+    assert_int_equal(stl_settle(&g.app, due, &l1, &q, &w, err, sizeof err), 0);
+    assert_int_equal(q, 0);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = "
+                            "'rebalance.requests'"),
+                     1);
+    /* Liquidity arrives (the first settlement confirmed, more L1): the second is queued. */
+    th_pg_exec(g.pg, "UPDATE approval.redemption_requests SET status = 'settled', settle_state = "
+                     "'done' WHERE request_id = 950");
+    assert_int_equal(stl_settle(&g.app, due, &l1, &q, &w, err, sizeof err), 0);
+    assert_int_equal(q, 1);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.transactions WHERE idempotency_key "
+                            "LIKE 'settle:%%'"),
+                     2);
+
+    /* Forecast: a 7-day horizon with 100K pending in 3 days against 60K: warned ahead. */
+    th_pg_exec(g.pg, "DELETE FROM approval.outgoing_messages");
+    assert_int_equal(deliver(book_chain_event, synthetic_request("952", "100000000000000000000000",
+                                                                 0, "31337:0xf:3")),
+                     BUS_OK);
+    int64_t now = scalar("SELECT (extract(epoch FROM due_at) * 1000)::bigint FROM "
+                         "approval.redemption_requests WHERE request_id = 952") -
+                  3 * 86400000LL;
+    int short_day = -1;
+    assert_int_equal(stl_forecast(&g.app, now, &l1, &short_day, err, sizeof err), 0);
+    assert_true(short_day >= 2 && short_day <= 3);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.settlement_forecast"), 7);
+    /* 951 (20K, queued, still in L1 until confirmed) + 952 (100K) against 60K. */
+    assert_int_equal(scalar("SELECT count(*) FROM approval.settlement_forecast WHERE shortfall = "
+                            "60000000000000000000000"),
+                     7 - short_day);
+    assert_int_equal(
+        scalar("SELECT count(*) FROM approval.settlement_forecast WHERE shortfall = 0"), short_day);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = "
+                            "'rebalance.requests'"),
+                     1);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = "
+                            "'alerts' AND envelope LIKE '%%approval.liquidity%%'"),
+                     1);
+    /* The same forecast again is not news. */
+    assert_int_equal(stl_forecast(&g.app, now, &l1, &short_day, err, sizeof err), 0);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = "
+                            "'rebalance.requests'"),
+                     1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_auto_approval_and_settlement_on_chain, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ticket_signed_votes_one_tx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reorg_and_reconcile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_votes_one_decision, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sla_reminder_and_escalation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settlement_waits_for_liquidity, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
