@@ -25,6 +25,8 @@
 
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netdb.h>
+#include <unistd.h>
 
 #define HTTP_MAX_SEGS  32
 #define HTTP_LABEL_MAX 512
@@ -513,6 +515,22 @@ const char *http_param(http_request *req, const char *name)
     return NULL;
 }
 
+const char *http_query_string(http_request *req)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req->ev);
+    return uri ? evhttp_uri_get_query(uri) : NULL;
+}
+
+const char *http_peer_addr(http_request *req)
+{
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    struct evhttp_connection *conn = evhttp_request_get_connection(req->ev);
+    if (conn)
+        evhttp_connection_get_peer(conn, &addr, &port);
+    return addr ? addr : "";
+}
+
 const char *http_body(http_request *req, size_t *len)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req->ev);
@@ -906,8 +924,40 @@ void http_set_metrics(http_server *s, metrics_registry *reg)
         s->metrics = reg ? reg : metrics_global();
 }
 
+/* A listening socket with SO_REUSEPORT; -1 on failure. */
+static evutil_socket_t bind_reuseport(const char *bind_addr, int port)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    if (getaddrinfo(bind_addr, ps, &hints, &res) != 0 || !res)
+        return -1;
+    evutil_socket_t fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        evutil_make_socket_nonblocking(fd) != 0 || evutil_make_socket_closeonexec(fd) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
 http_server *http_server_new(struct event_base *base, const char *bind_addr, int port, char *err,
                              size_t errlen)
+{
+    return http_server_new_ex(base, bind_addr, port, 0, err, errlen);
+}
+
+http_server *http_server_new_ex(struct event_base *base, const char *bind_addr, int port, int flags,
+                                char *err, size_t errlen)
 {
     if (!base || !bind_addr || port < 0 || port > 65535) {
         util_err(err, errlen, "http_server_new: bad arguments");
@@ -934,7 +984,14 @@ http_server *http_server_new(struct event_base *base, const char *bind_addr, int
     apply_limits(s);
     evhttp_set_gencb(s->http, dispatch, s);
 
-    s->sock = evhttp_bind_socket_with_handle(s->http, bind_addr, (ev_uint16_t)port);
+    if (flags & HTTP_REUSEPORT) {
+        evutil_socket_t fd = bind_reuseport(bind_addr, port);
+        s->sock = fd >= 0 ? evhttp_accept_socket_with_handle(s->http, fd) : NULL;
+        if (fd >= 0 && !s->sock)
+            close(fd);
+    } else {
+        s->sock = evhttp_bind_socket_with_handle(s->http, bind_addr, (ev_uint16_t)port);
+    }
     if (!s->sock) {
         util_err(err, errlen, "http_server_new: cannot bind %s:%d", bind_addr, port);
         http_server_free(s);

@@ -60,6 +60,12 @@ typedef int (*http_check_fn)(void *ud, char *err, size_t errlen);
  * http_set_metrics says otherwise. NULL on failure (err filled). */
 http_server *http_server_new(struct event_base *base, const char *bind_addr, int port, char *err,
                              size_t errlen);
+/* Flags for http_server_new_ex. HTTP_REUSEPORT binds with SO_REUSEPORT, so several
+ * servers (one per thread and event_base) can share one port and the kernel spreads
+ * connections across them (the public gateway runs one loop per core this way). */
+#define HTTP_REUSEPORT 1
+http_server *http_server_new_ex(struct event_base *base, const char *bind_addr, int port, int flags,
+                                char *err, size_t errlen);
 /* Replies 503 to requests still deferred, closes every connection, frees. NULL is fine. */
 void http_server_free(http_server *s);
 int http_server_port(const http_server *s);
@@ -98,6 +104,10 @@ const char *http_query(http_request *req, const char *name);
 const char *http_header(http_request *req, const char *name);
 /* Decoded path parameter of the matched pattern, NULL when the pattern has none. */
 const char *http_param(http_request *req, const char *name);
+/* The raw (still percent-encoded) query string without '?', NULL when there is none. */
+const char *http_query_string(http_request *req);
+/* The peer's IP address as text ("127.0.0.1", "::1"), "" when unknown. */
+const char *http_peer_addr(http_request *req);
 /* Raw body, len bytes (may contain NUL; the pointer is "" for an empty body). */
 const char *http_body(http_request *req, size_t *len);
 

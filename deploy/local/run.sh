@@ -32,6 +32,12 @@ case "${1:-start}" in
     export PAIMON_ANVIL_BLOCK_TIME=${PAIMON_ANVIL_BLOCK_TIME:-1}
     export PAIMON_DEVCHAIN_JSON=$PAIMON_RUN_DIR/devchain.json
     export PAIMON_LISTENER_CONFIRMATIONS=${PAIMON_LISTENER_CONFIRMATIONS:-2}
+    # The gateway: a local super_admin on first start, a stable token key, its files.
+    export PAIMON_BOOTSTRAP_ADMIN_EMAIL=${PAIMON_BOOTSTRAP_ADMIN_EMAIL:-admin@paimon.local}
+    export PAIMON_BOOTSTRAP_ADMIN_PASSWORD=${PAIMON_BOOTSTRAP_ADMIN_PASSWORD:-paimon-local-admin}
+    export PAIMON_JWT_SECRET=${PAIMON_JWT_SECRET:-paimon-local-jwt-secret-not-for-production}
+    export PAIMON_OPENAPI_PATH=$repo/schemas/openapi.yaml
+    export PAIMON_SWAGGER_UI_DIR=$repo/deploy/node_modules/swagger-ui-dist
     "$repo/deploy/local/stack.sh" start
     set -a; . "$PAIMON_RUN_DIR/stack.env"; set +a
     if [ -x "$repo/deploy/devchain/devchain.sh" ]; then
@@ -50,6 +56,10 @@ case "${1:-start}" in
       echo $! > "$PAIMON_RUN_DIR/daemons/$d.pid"
       echo "$d  http://127.0.0.1:$port  pid $!  log $PAIMON_RUN_DIR/daemons/$d.log"
     done
+    if [ -x "$build/bin/paimon-api" ]; then
+      echo "API        http://127.0.0.1:${ports[api]}/api/v1  docs http://127.0.0.1:${ports[api]}/docs"
+      echo "           login $PAIMON_BOOTSTRAP_ADMIN_EMAIL / $PAIMON_BOOTSTRAP_ADMIN_PASSWORD (local only)"
+    fi
     echo "local stack is up (run folder: $PAIMON_RUN_DIR); stop it with: make stop"
     ;;
   stop)

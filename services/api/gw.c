@@ -1,0 +1,874 @@
+/* gw: public server, loops and middleware (see gw.h). */
+#include "gw.h"
+
+#include "audit.h"
+#include "crypto.h"
+#include "hex.h"
+#include "jsonschema.h"
+#include "jwt.h"
+#include "log.h"
+#include "rconn.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+const char *const gw_service_names[GW_NSERVICES] = {"listener", "approval", "rebalance", "risk",
+                                                    "notifier"};
+
+typedef struct binding {
+    gw_loop *loop;
+    const gw_route *rt;
+    jsonschema *schema; /* borrowed from gw */
+} binding;
+
+struct gw_loop {
+    gw *g;
+    int index;
+    struct event_base *base;
+    int own_base;
+    http_server *http;
+    redisContext *redis;
+    int64_t redis_retry_ms;
+    binding *bindings;
+    pthread_t thread;
+    int started;
+};
+
+struct gw {
+    const gw_config *cfg;
+    db_pool *db;
+    gw_loop *loops;
+    int nloops;
+    int port;
+    char *openapi_json;
+    jsonschema **schemas; /* per route, NULL when the route takes no body schema */
+};
+
+struct gw_ctx {
+    gw_loop *loop;
+    const gw_route *rt;
+    const binding *b;
+    http_request *req;
+    char ip[64];
+    char actor[128];
+    char user_id[64];
+    char wallet[43];
+    char jti[40];
+    int64_t exp;
+    rbac_role role;
+    int via_key;
+    int mutating;
+    int deferred_free;
+    cJSON *body;
+    char body_sha[CRYPTO_SHA256_HEXLEN];
+};
+
+/* ---------- accessors ---------- */
+
+gw *gw_of(gw_ctx *c)
+{
+    return c->loop->g;
+}
+const gw_config *gw_cfg(gw_ctx *c)
+{
+    return c->loop->g->cfg;
+}
+db_pool *gw_db(gw_ctx *c)
+{
+    return c->loop->g->db;
+}
+struct event_base *gw_base(gw_ctx *c)
+{
+    return c->loop->base;
+}
+http_request *gw_req(gw_ctx *c)
+{
+    return c->req;
+}
+const cJSON *gw_body(gw_ctx *c)
+{
+    return c->body;
+}
+const char *gw_ip(gw_ctx *c)
+{
+    return c->ip;
+}
+const char *gw_user_id(gw_ctx *c)
+{
+    return c->user_id;
+}
+rbac_role gw_role(gw_ctx *c)
+{
+    return c->role;
+}
+const char *gw_wallet(gw_ctx *c)
+{
+    return c->wallet;
+}
+const char *gw_jti(gw_ctx *c)
+{
+    return c->jti;
+}
+int64_t gw_token_exp(gw_ctx *c)
+{
+    return c->exp;
+}
+int gw_via_api_key(gw_ctx *c)
+{
+    return c->via_key;
+}
+const char *gw_openapi_json(gw_ctx *c)
+{
+    return c->loop->g->openapi_json;
+}
+int gw_port(const gw *g)
+{
+    return g->port;
+}
+
+void gw_set_actor(gw_ctx *c, const char *actor)
+{
+    util_strlcpy(c->actor, actor ? actor : "", sizeof c->actor);
+}
+
+redisContext *gw_redis(gw_ctx *c, char *err, size_t errlen)
+{
+    gw_loop *l = c->loop;
+    if (l->redis && l->redis->err) {
+        redisFree(l->redis);
+        l->redis = NULL;
+    }
+    if (!l->redis) {
+        /* a dead Redis must not cost every request a connect timeout */
+        if (util_mono_ms() < l->redis_retry_ms) {
+            util_err(err, errlen, "redis unavailable");
+            return NULL;
+        }
+        l->redis = rconn_connect(l->g->cfg->redis_url, 500, err, errlen);
+        if (!l->redis)
+            l->redis_retry_ms = util_mono_ms() + 1000;
+    }
+    return l->redis;
+}
+
+/* ---------- replies ---------- */
+
+static void ctx_free(gw_ctx *c)
+{
+    cJSON_Delete(c->body);
+    free(c);
+}
+
+static void finish(gw_ctx *c, int status)
+{
+    /* A flood of 429s would bury real entries, and is visible in metrics anyway. */
+    if (c->mutating && status != 429) {
+        audit_entry e = {
+            .actor = c->actor[0] ? c->actor : "anonymous",
+            .role = rbac_role_name(c->role),
+            .method = http_method(c->req),
+            .route = c->rt->pattern,
+            .target = http_path(c->req),
+            .status = status,
+            .outcome = audit_outcome(status),
+            .request_id = http_request_id(c->req),
+            .ip = c->ip,
+            .body_sha256 = c->body_sha,
+        };
+        char err[UTIL_ERRLEN];
+        if (audit_append(c->loop->g->db, &e, err, sizeof err) != 0)
+            log_error_t(http_request_id(c->req), "audit append failed", "route", c->rt->pattern,
+                        "error", err);
+    }
+    ctx_free(c);
+}
+
+void gw_header(gw_ctx *c, const char *name, const char *value)
+{
+    http_set_header(c->req, name, value);
+}
+
+void gw_defer(gw_ctx *c)
+{
+    http_defer(c->req);
+}
+
+void gw_ok(gw_ctx *c, int status, cJSON *data)
+{
+    http_reply_ok(c->req, status, data);
+    finish(c, status);
+}
+
+void gw_fail(gw_ctx *c, int status, const char *code, const char *message, cJSON *details)
+{
+    http_reply_error(c->req, status, code, message, details);
+    finish(c, status);
+}
+
+void gw_reply_raw(gw_ctx *c, int status, const char *content_type, const char *body, size_t len)
+{
+    (void)len;
+    http_reply_text(c->req, status, content_type, body);
+    finish(c, status);
+}
+
+void gw_internal(gw_ctx *c, const char *why)
+{
+    log_error_t(http_request_id(c->req), "internal error", "route", c->rt->pattern, "error",
+                why ? why : "");
+    gw_fail(c, 500, "internal_error", "internal error", NULL);
+}
+
+/* ---------- helpers ---------- */
+
+static int parse_cidr(const char *s, int *fam, uint8_t net[16], int *bits)
+{
+    char buf[64];
+    util_strlcpy(buf, s, sizeof buf);
+    char *slash = strchr(buf, '/');
+    if (slash)
+        *slash = '\0';
+    if (inet_pton(AF_INET, buf, net) == 1) {
+        *fam = AF_INET;
+        *bits = 32;
+    } else if (inet_pton(AF_INET6, buf, net) == 1) {
+        *fam = AF_INET6;
+        *bits = 128;
+    } else {
+        return -1;
+    }
+    if (slash) {
+        char *end;
+        long b = strtol(slash + 1, &end, 10);
+        if (*end || b < 0 || b > *bits)
+            return -1;
+        *bits = (int)b;
+    }
+    return 0;
+}
+
+int gw_ip_allowed(const cfg_list *list, const char *ip)
+{
+    if (!list || list->n == 0)
+        return 1;
+    uint8_t a[16];
+    int fam;
+    if (inet_pton(AF_INET, ip, a) == 1)
+        fam = AF_INET;
+    else if (inet_pton(AF_INET6, ip, a) == 1)
+        fam = AF_INET6;
+    else
+        return 0;
+    for (size_t i = 0; i < list->n; i++) {
+        uint8_t net[16];
+        int nf, bits;
+        if (parse_cidr(list->items[i], &nf, net, &bits) != 0 || nf != fam)
+            continue;
+        int full = bits / 8, rest = bits % 8;
+        if (memcmp(a, net, (size_t)full) != 0)
+            continue;
+        if (rest && ((a[full] ^ net[full]) & (uint8_t)(0xff << (8 - rest))))
+            continue;
+        return 1;
+    }
+    return 0;
+}
+
+cJSON *gw_schema_details(const char *errors)
+{
+    cJSON *arr = cJSON_CreateArray();
+    const char *p = errors;
+    while (p && *p) {
+        const char *semi = strstr(p, "; ");
+        size_t n = semi ? (size_t)(semi - p) : strlen(p);
+        char item[512];
+        if (n >= sizeof item)
+            n = sizeof item - 1;
+        memcpy(item, p, n);
+        item[n] = '\0';
+        char *colon = strstr(item, ": ");
+        cJSON *o = cJSON_CreateObject();
+        if (colon) {
+            *colon = '\0';
+            cJSON_AddStringToObject(o, "field", strcmp(item, "(root)") == 0 ? "" : item);
+            cJSON_AddStringToObject(o, "issue", colon + 2);
+        } else {
+            cJSON_AddStringToObject(o, "field", "");
+            cJSON_AddStringToObject(o, "issue", item);
+        }
+        cJSON_AddItemToArray(arr, o);
+        p = semi ? semi + 2 : NULL;
+    }
+    return arr;
+}
+
+int gw_query_int(gw_ctx *c, const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
+{
+    const char *v = http_query(c->req, name);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (!*v || strlen(v) > 19)
+        return -1;
+    for (const char *q = v; *q; q++)
+        if (!isdigit((unsigned char)*q) && !(q == v && *q == '-'))
+            return -1;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || *end || n < min || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static void client_ip(gw_ctx *c)
+{
+    const char *peer = http_peer_addr(c->req);
+    util_strlcpy(c->ip, peer, sizeof c->ip);
+    if (!c->loop->g->cfg->trust_proxy)
+        return;
+    /* Behind a trusted proxy, the last X-Forwarded-For hop is the one it saw. */
+    const char *xff = http_header(c->req, "X-Forwarded-For");
+    if (!xff)
+        return;
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ')
+        last++;
+    char buf[64];
+    util_strlcpy(buf, last, sizeof buf);
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == ' ')
+        buf[--n] = '\0';
+    uint8_t tmp[16];
+    if (inet_pton(AF_INET, buf, tmp) == 1 || inet_pton(AF_INET6, buf, tmp) == 1)
+        util_strlcpy(c->ip, buf, sizeof c->ip);
+}
+
+static void rate_headers(gw_ctx *c, const rl_policy *p, const rl_result *r)
+{
+    char v[64];
+    snprintf(v, sizeof v, "%lld", (long long)p->burst);
+    gw_header(c, "RateLimit-Limit", v);
+    snprintf(v, sizeof v, "%lld", (long long)r->remaining);
+    gw_header(c, "RateLimit-Remaining", v);
+    snprintf(v, sizeof v, "%lld", (long long)((r->reset_ms + 999) / 1000));
+    gw_header(c, "RateLimit-Reset", v);
+    snprintf(v, sizeof v, "%lld;w=%lld;burst=%lld", (long long)p->limit,
+             (long long)(p->period_ms / 1000), (long long)p->burst);
+    gw_header(c, "RateLimit-Policy", v);
+}
+
+/* 0 allowed (headers set when `headers`), 1 replied 429. Fails open when Redis is down:
+ * losing the gateway to a Redis outage is worse than a short unlimited window. */
+static int rate_limit(gw_ctx *c, const char *key, const rl_policy *p, int headers)
+{
+    char err[UTIL_ERRLEN];
+    redisContext *rc = gw_redis(c, err, sizeof err);
+    rl_result r;
+    if (!rc || rl_take(rc, key, p, 1, 1, &r, err, sizeof err) != 0) {
+        log_warn_t(http_request_id(c->req), "rate limit skipped", "error", err);
+        return 0;
+    }
+    if (headers || !r.allowed)
+        rate_headers(c, p, &r);
+    if (r.allowed)
+        return 0;
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (long long)((r.retry_after_ms + 999) / 1000));
+    gw_header(c, "Retry-After", v);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddNumberToObject(d, "retryAfterSeconds", (double)((r.retry_after_ms + 999) / 1000));
+    gw_fail(c, 429, "rate_limited", "too many requests", d);
+    return 1;
+}
+
+/* ---------- authentication ---------- */
+
+static int auth_jwt(gw_ctx *c, const char *token)
+{
+    const gw_config *cfg = c->loop->g->cfg;
+    cJSON *claims = NULL;
+    char err[UTIL_ERRLEN];
+    if (jwt_verify(token, cfg->jwt_key, cfg->jwt_key_len, util_now_ms() / 1000, 5, &claims, err,
+                   sizeof err) != 0)
+        return -1;
+    const cJSON *typ = cJSON_GetObjectItemCaseSensitive(claims, "typ");
+    const cJSON *iss = cJSON_GetObjectItemCaseSensitive(claims, "iss");
+    const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(claims, "role");
+    const cJSON *jti = cJSON_GetObjectItemCaseSensitive(claims, "jti");
+    const cJSON *wal = cJSON_GetObjectItemCaseSensitive(claims, "wallet");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+    int rc = -1;
+    if (!cJSON_IsString(typ) || strcmp(typ->valuestring, "access") != 0 || !cJSON_IsString(iss) ||
+        strcmp(iss->valuestring, cfg->jwt_issuer) != 0 || !cJSON_IsString(sub) ||
+        strlen(sub->valuestring) >= sizeof c->user_id || !cJSON_IsString(role) ||
+        rbac_role_parse(role->valuestring) < 0 || !cJSON_IsString(jti) ||
+        strlen(jti->valuestring) >= sizeof c->jti ||
+        (wal && (!cJSON_IsString(wal) || strlen(wal->valuestring) >= sizeof c->wallet)))
+        goto out;
+    util_strlcpy(c->user_id, sub->valuestring, sizeof c->user_id);
+    util_strlcpy(c->jti, jti->valuestring, sizeof c->jti);
+    if (wal)
+        util_strlcpy(c->wallet, wal->valuestring, sizeof c->wallet);
+    c->role = (rbac_role)rbac_role_parse(role->valuestring);
+    c->exp = (int64_t)exp->valuedouble;
+    /* logout puts the token's id on a deny list until it would have expired anyway */
+    redisContext *rc2 = gw_redis(c, err, sizeof err);
+    if (rc2) {
+        redisReply *r = redisCommand(rc2, "EXISTS paimon:api:revoked:%s", c->jti);
+        int revoked = r && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+        if (r)
+            freeReplyObject(r);
+        if (revoked)
+            goto out;
+    }
+    rc = 0;
+out:
+    cJSON_Delete(claims);
+    return rc;
+}
+
+/* Keys look like pk_<16 hex prefix>_<secret>; only SHA-256(key) is stored. */
+static int auth_api_key(gw_ctx *c, const char *key)
+{
+    size_t n = strnlen(key, 200);
+    if (n < 24 || n >= 200 || strncmp(key, "pk_", 3) != 0 || key[19] != '_')
+        return -1;
+    char prefix[20];
+    memcpy(prefix, key, 19);
+    prefix[19] = '\0';
+    uint8_t d[CRYPTO_SHA256_LEN];
+    char hash[CRYPTO_SHA256_HEXLEN];
+    char err[UTIL_ERRLEN];
+    if (crypto_sha256(key, n, d, err, sizeof err) != 0)
+        return -1;
+    hex_encode(d, sizeof d, 0, hash, sizeof hash);
+    db_conn *dc = db_acquire(c->loop->g->db, 2000, err, sizeof err);
+    if (!dc)
+        return -2;
+    const char *p[] = {prefix};
+    PGresult *r = db_query_prepared(
+        dc, "gw_key",
+        "SELECT k.id, k.key_hash, k.role, k.user_id, u.role, u.disabled FROM api.api_keys k "
+        "JOIN api.users u ON u.id = k.user_id WHERE k.prefix = $1 AND k.revoked_at IS NULL AND "
+        "(k.expires_at IS NULL OR k.expires_at > now())",
+        1, p, err, sizeof err);
+    int rc = -1;
+    if (!r) {
+        rc = -2;
+    } else if (PQntuples(r) == 1 && strlen(PQgetvalue(r, 0, 1)) == 64 &&
+               crypto_ct_equal(PQgetvalue(r, 0, 1), hash, 64) &&
+               strcmp(PQgetvalue(r, 0, 5), "f") == 0) {
+        int kr = rbac_role_parse(PQgetvalue(r, 0, 2)), ur = rbac_role_parse(PQgetvalue(r, 0, 4));
+        /* a key never outranks its owner, even after the owner was demoted */
+        c->role = (rbac_role)(kr < ur ? kr : ur);
+        util_strlcpy(c->user_id, PQgetvalue(r, 0, 3), sizeof c->user_id);
+        c->via_key = 1;
+        const char *id[] = {PQgetvalue(r, 0, 0)};
+        PGresult *u = db_query_prepared(dc, "gw_key_used",
+                                        "UPDATE api.api_keys SET last_used_at = now() WHERE id = "
+                                        "$1 AND (last_used_at IS NULL OR last_used_at < now() - "
+                                        "interval '1 minute')",
+                                        1, id, err, sizeof err);
+        if (u)
+            PQclear(u);
+        snprintf(c->actor, sizeof c->actor, "key:%s", prefix);
+        rc = c->role >= RBAC_VIEWER ? 0 : -1;
+    }
+    if (r)
+        PQclear(r);
+    db_release(c->loop->g->db, dc);
+    return rc;
+}
+
+/* 0 authenticated, 1 replied (401/503). */
+static int authenticate(gw_ctx *c)
+{
+    const char *authz = http_header(c->req, "Authorization");
+    const char *key = http_header(c->req, "X-API-Key");
+    int rc = -1;
+    if (authz && strncasecmp(authz, "Bearer ", 7) == 0 && !key) {
+        rc = auth_jwt(c, authz + 7);
+        if (rc == 0)
+            snprintf(c->actor, sizeof c->actor, "user:%s", c->user_id);
+    } else if (key && !authz) {
+        rc = auth_api_key(c, key);
+    }
+    if (rc == 0)
+        return 0;
+    c->role = RBAC_NONE;
+    c->user_id[0] = c->wallet[0] = '\0';
+    if (rc == -2) {
+        gw_fail(c, 503, "service_unavailable", "authentication backend unavailable", NULL);
+        return 1;
+    }
+    gw_header(c, "WWW-Authenticate", "Bearer");
+    gw_fail(c, 401, "unauthorized", "missing or invalid credentials", NULL);
+    return 1;
+}
+
+char *gw_access_token_new(gw *g, const char *user_id, rbac_role role, const char *wallet, char *err,
+                          size_t errlen)
+{
+    uint8_t rnd[16];
+    char jti[33];
+    if (util_random(rnd, sizeof rnd) != 0) {
+        util_err(err, errlen, "no randomness");
+        return NULL;
+    }
+    hex_encode(rnd, sizeof rnd, 0, jti, sizeof jti);
+    int64_t now = util_now_ms() / 1000;
+    cJSON *cl = cJSON_CreateObject();
+    cJSON_AddStringToObject(cl, "iss", g->cfg->jwt_issuer);
+    cJSON_AddStringToObject(cl, "sub", user_id);
+    cJSON_AddStringToObject(cl, "role", rbac_role_name(role));
+    cJSON_AddStringToObject(cl, "typ", "access");
+    cJSON_AddStringToObject(cl, "jti", jti);
+    if (wallet && *wallet)
+        cJSON_AddStringToObject(cl, "wallet", wallet);
+    cJSON_AddNumberToObject(cl, "iat", (double)now);
+    cJSON_AddNumberToObject(cl, "exp", (double)(now + g->cfg->access_ttl_ms / 1000));
+    char *t = jwt_sign_new(cl, g->cfg->jwt_key, g->cfg->jwt_key_len, err, errlen);
+    cJSON_Delete(cl);
+    return t;
+}
+
+/* ---------- dispatch ---------- */
+
+static void cors(gw_ctx *c)
+{
+    const char *origin = http_header(c->req, "Origin");
+    const cfg_list *l = &c->loop->g->cfg->cors_origins;
+    if (!origin)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->items[i], "*") == 0 || strcmp(l->items[i], origin) == 0) {
+            gw_header(c, "Access-Control-Allow-Origin", origin);
+            gw_header(c, "Vary", "Origin");
+            gw_header(c, "Access-Control-Expose-Headers",
+                      "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, "
+                      "RateLimit-Reset, RateLimit-Policy");
+            return;
+        }
+    }
+}
+
+static void on_options(http_request *req, void *ud)
+{
+    binding *b = ud;
+    gw_ctx *c = util_calloc(1, sizeof *c);
+    c->loop = b->loop;
+    c->rt = b->rt;
+    c->req = req;
+    cors(c);
+    gw_header(c, "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    gw_header(c, "Access-Control-Allow-Headers",
+              "Authorization, Content-Type, X-API-Key, X-Request-Id");
+    gw_header(c, "Access-Control-Max-Age", "600");
+    http_reply_text(req, 204, NULL, "");
+    ctx_free(c);
+}
+
+static void on_request(http_request *req, void *ud)
+{
+    binding *b = ud;
+    gw *g = b->loop->g;
+    gw_ctx *c = util_calloc(1, sizeof *c);
+    c->loop = b->loop;
+    c->rt = b->rt;
+    c->b = b;
+    c->req = req;
+    const char *m = http_method(req);
+    c->mutating = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
+    client_ip(c);
+    size_t blen = 0;
+    const char *body = http_body(req, &blen);
+    uint8_t d[CRYPTO_SHA256_LEN];
+    if (crypto_sha256(body, blen, d, NULL, 0) == 0)
+        hex_encode(d, sizeof d, 0, c->body_sha, sizeof c->body_sha);
+    cors(c);
+
+    char key[160];
+    snprintf(key, sizeof key, "paimon:api:rl:ip:%s", c->ip);
+    if (rate_limit(c, key, &g->cfg->rl_ip, c->rt->need == RBAC_NONE))
+        return;
+    if ((c->rt->flags & GW_ADMIN_IP) && !gw_ip_allowed(&g->cfg->admin_allow, c->ip)) {
+        gw_fail(c, 403, "ip_not_allowed", "this route is not available from your address", NULL);
+        return;
+    }
+    if (c->rt->need != RBAC_NONE) {
+        if (authenticate(c))
+            return;
+        snprintf(key, sizeof key, "paimon:api:rl:p:%s", c->user_id);
+        if (rate_limit(c, key, &g->cfg->rl_principal, 1))
+            return;
+        if (!rbac_allows(c->role, c->rt->need)) {
+            cJSON *det = cJSON_CreateObject();
+            cJSON_AddStringToObject(det, "required", rbac_role_name(c->rt->need));
+            gw_fail(c, 403, "forbidden", "your role may not use this route", det);
+            return;
+        }
+    }
+    int wants_body = c->mutating && !(c->rt->flags & GW_NO_BODY) && strcmp(m, "DELETE") != 0;
+    if (wants_body) {
+        char err[UTIL_ERRLEN];
+        c->body = http_json_body(req, err, sizeof err);
+        if (!c->body) {
+            int st = http_body_error_status(req);
+            st = st ? st : 400;
+            gw_fail(c, st,
+                    st == 415   ? "unsupported_media_type"
+                    : st == 413 ? "payload_too_large"
+                                : "invalid_json",
+                    st == 415 ? "body must be application/json" : err, NULL);
+            return;
+        }
+        char verr[2048];
+        if (jsonschema_check_instance(c->body, verr, sizeof verr) != 0) {
+            gw_fail(c, 400, "validation_failed", "request body is invalid",
+                    gw_schema_details(verr));
+            return;
+        }
+        if (b->schema && jsonschema_validate_all(b->schema, c->body, verr, sizeof verr) != 0) {
+            gw_fail(c, 400, "validation_failed", "request body is invalid",
+                    gw_schema_details(verr));
+            return;
+        }
+    }
+    c->rt->fn(c);
+}
+
+/* ---------- OpenAPI: request schemas come from the document ---------- */
+
+static void to_openapi_path(const char *pattern, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = pattern; *p && o + 2 < len; p++) {
+        if (*p == ':' && (p == pattern || p[-1] == '/')) {
+            out[o++] = '{';
+            while (p[1] && p[1] != '/' && o + 2 < len)
+                out[o++] = *++p;
+            out[o++] = '}';
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+}
+
+static char *read_file(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        util_err(err, errlen, "cannot open %s", path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 0 || n > 8 * 1024 * 1024) {
+        fclose(f);
+        util_err(err, errlen, "%s: bad size", path);
+        return NULL;
+    }
+    char *buf = util_malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    fclose(f);
+    buf[got] = '\0';
+    return buf;
+}
+
+static int load_openapi(gw *g, char *err, size_t errlen)
+{
+    char *txt = read_file(g->cfg->openapi_path, err, errlen);
+    if (!txt)
+        return -1;
+    /* schemas/openapi.yaml is written in YAML's JSON-compatible flow style, so the C side
+     * needs no YAML parser and the linters still read it as YAML. */
+    cJSON *doc = cJSON_Parse(txt);
+    free(txt);
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        return util_err(err, errlen, "%s: not JSON-style YAML", g->cfg->openapi_path);
+    }
+    g->schemas = util_calloc(gw_nroutes, sizeof *g->schemas);
+    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
+    int rc = 0;
+    for (size_t i = 0; i < gw_nroutes && rc == 0; i++) {
+        char op[256], meth[16];
+        to_openapi_path(gw_routes[i].pattern, op, sizeof op);
+        size_t k = 0;
+        for (; gw_routes[i].method[k] && k + 1 < sizeof meth; k++)
+            meth[k] = (char)tolower((unsigned char)gw_routes[i].method[k]);
+        meth[k] = '\0';
+        const cJSON *o =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(paths, op), meth);
+        if (!o) {
+            rc = util_err(err, errlen, "openapi: %s %s is not documented", gw_routes[i].method, op);
+            break;
+        }
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "requestBody"),
+                                                 "content"),
+                "application/json"),
+            "schema");
+        if (!s)
+            continue;
+        char *st = cJSON_PrintUnformatted(s);
+        char cerr[UTIL_ERRLEN];
+        g->schemas[i] = jsonschema_compile(st, cerr, sizeof cerr);
+        cJSON_free(st);
+        if (!g->schemas[i])
+            rc = util_err(err, errlen, "openapi: %s %s: %s", gw_routes[i].method, op, cerr);
+    }
+    if (rc == 0) {
+        char *js = cJSON_PrintUnformatted(doc);
+        g->openapi_json = util_strdup(js ? js : "{}");
+        cJSON_free(js);
+    }
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* ---------- loops ---------- */
+
+static int db_check(void *ud, char *err, size_t errlen)
+{
+    return db_ping(((gw_loop *)ud)->g->db, err, errlen);
+}
+
+static int redis_check(void *ud, char *err, size_t errlen)
+{
+    gw_loop *l = ud;
+    gw_ctx tmp = {.loop = l};
+    redisContext *rc = gw_redis(&tmp, err, errlen);
+    return rc ? rconn_ping(rc, err, errlen) : -1;
+}
+
+static int loop_init(gw *g, gw_loop *l, int index, struct event_base *base, char *err,
+                     size_t errlen)
+{
+    l->g = g;
+    l->index = index;
+    l->base = base;
+    if (!l->base) {
+        l->base = event_base_new();
+        l->own_base = 1;
+    }
+    if (!l->base)
+        return util_err(err, errlen, "event_base_new failed");
+    l->http = http_server_new_ex(l->base, g->cfg->bind, g->port, HTTP_REUSEPORT, err, errlen);
+    if (!l->http)
+        return -1;
+    if (index == 0)
+        g->port = http_server_port(l->http);
+    http_server_set_limits(l->http, (size_t)g->cfg->max_body, (size_t)g->cfg->max_headers);
+    http_add_check(l->http, "db", db_check, l);
+    http_add_check(l->http, "redis", redis_check, l);
+    l->bindings = util_calloc(gw_nroutes, sizeof *l->bindings);
+    for (size_t i = 0; i < gw_nroutes; i++) {
+        l->bindings[i].loop = l;
+        l->bindings[i].rt = &gw_routes[i];
+        l->bindings[i].schema = g->schemas[i];
+        if (http_route(l->http, gw_routes[i].method, gw_routes[i].pattern, on_request,
+                       &l->bindings[i]) != 0)
+            return util_err(err, errlen, "cannot route %s %s", gw_routes[i].method,
+                            gw_routes[i].pattern);
+        /* one OPTIONS (CORS preflight) per pattern; duplicates are refused, which is fine */
+        int seen = 0;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(gw_routes[k].pattern, gw_routes[i].pattern) == 0)
+                seen = 1;
+        if (!seen)
+            http_route(l->http, "OPTIONS", gw_routes[i].pattern, on_options, &l->bindings[i]);
+    }
+    return 0;
+}
+
+gw *gw_new(const gw_config *cfg, db_pool *db, struct event_base *main_base, char *err,
+           size_t errlen)
+{
+    gw *g = util_calloc(1, sizeof *g);
+    g->cfg = cfg;
+    g->db = db;
+    g->port = cfg->port;
+    g->nloops = cfg->threads > 0 ? cfg->threads : 1;
+    g->loops = util_calloc((size_t)g->nloops, sizeof *g->loops);
+    if (load_openapi(g, err, errlen) != 0)
+        goto fail;
+    for (int i = 0; i < g->nloops; i++)
+        if (loop_init(g, &g->loops[i], i, i == 0 ? main_base : NULL, err, errlen) != 0)
+            goto fail;
+    return g;
+fail:
+    gw_free(g);
+    return NULL;
+}
+
+static void *loop_main(void *arg)
+{
+    gw_loop *l = arg;
+    event_base_dispatch(l->base);
+    return NULL;
+}
+
+int gw_start(gw *g, char *err, size_t errlen)
+{
+    for (int i = 1; i < g->nloops; i++) {
+        if (pthread_create(&g->loops[i].thread, NULL, loop_main, &g->loops[i]) != 0)
+            return util_err(err, errlen, "cannot start loop thread");
+        g->loops[i].started = 1;
+    }
+    return 0;
+}
+
+void gw_stop(gw *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->nloops; i++)
+        http_server_drain(g->loops[i].http);
+    for (int i = 1; i < g->nloops; i++) {
+        if (!g->loops[i].started)
+            continue;
+        event_base_loopexit(g->loops[i].base, NULL);
+        pthread_join(g->loops[i].thread, NULL);
+        g->loops[i].started = 0;
+    }
+}
+
+void gw_free(gw *g)
+{
+    if (!g)
+        return;
+    gw_stop(g);
+    for (int i = 0; i < g->nloops; i++) {
+        gw_loop *l = &g->loops[i];
+        http_server_free(l->http);
+        if (l->redis)
+            redisFree(l->redis);
+        free(l->bindings);
+        if (l->own_base && l->base)
+            event_base_free(l->base);
+    }
+    free(g->loops);
+    if (g->schemas)
+        for (size_t i = 0; i < gw_nroutes; i++)
+            jsonschema_free(g->schemas[i]);
+    free(g->schemas);
+    free(g->openapi_json);
+    free(g);
+}
