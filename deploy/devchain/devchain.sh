@@ -96,11 +96,28 @@ start() {
     echo "devchain: port $port already answers JSON-RPC but is not our anvil ($pidfile)" >&2; return 1
   fi
   mkdir -p "$dir"
-  rm -f "$out" "$dir/accounts.json"
+  # The chain persists in the run folder (anvil --state, dumped every few seconds and
+  # on exit), so `make stop` / `make run` resumes the same chain — same block hashes —
+  # instead of a new one the listener would have to treat as a reorg of everything.
+  local state=$dir/state.json resume=0
+  if [ -s "$state" ] && [ -f "$out" ]; then resume=1; else rm -f "$state" "$out" "$dir/accounts.json"; fi
   local args=(--host 127.0.0.1 --port "$port" --chain-id "$chain_id" --mnemonic "$mnemonic"
-    --accounts 12 --balance 10000 --config-out "$dir/accounts.json")
+    --accounts 12 --balance 10000 --config-out "$dir/accounts.json"
+    --state "$state" --state-interval 5)
+  if [ "$resume" = 1 ] && [ "$block_time" != 0 ]; then args+=(--block-time "$block_time"); fi
   setsid "$(tool anvil)" "${args[@]}" >"$dir/anvil.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
+  if [ "$resume" = 1 ]; then
+    for _ in $(seq 1 100); do rpc_up && break; ours_alive || break; sleep 0.1; done
+    if rpc_up && deployed; then status; return 0; fi
+    echo "devchain: saved state did not hold the deployment; starting a fresh chain" >&2
+    stop_anvil
+    rm -f "$state" "$out" "$dir/accounts.json"
+    setsid "$(tool anvil)" --host 127.0.0.1 --port "$port" --chain-id "$chain_id" \
+      --mnemonic "$mnemonic" --accounts 12 --balance 10000 --config-out "$dir/accounts.json" \
+      --state "$state" --state-interval 5 >"$dir/anvil.log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+  fi
   # Compile while anvil boots; the cache makes this a no-op when the sources are unchanged.
   local artifacts
   artifacts=$(node "$here/build.mjs" --cache "$cache") || { stop_anvil; return 1; }

@@ -44,6 +44,16 @@ case "${1:-start}" in
       "$repo/deploy/devchain/devchain.sh" start
     fi
     "$build/bin/paimon-migrate" --dir "$repo/migrations" --db "$PAIMON_DATABASE_URL" up
+    # Signing keys go through the real keystore path even locally: a local master key,
+    # and the devchain's operator key imported into an encrypted keystore.
+    [ -f "$PAIMON_RUN_DIR/master.key" ] || (umask 077; openssl rand -hex 32 > "$PAIMON_RUN_DIR/master.key")
+    export PAIMON_MASTER_KEY PAIMON_MASTER_KEY_ID=local
+    PAIMON_MASTER_KEY=$(cat "$PAIMON_RUN_DIR/master.key")
+    export PAIMON_SIGNER_KEYSTORE=$PAIMON_RUN_DIR/keystore.json PAIMON_SIGNER_NAME=operator
+    if [ -f "$PAIMON_DEVCHAIN_JSON" ] && ! "$build/bin/paimon-keys" --keystore "$PAIMON_SIGNER_KEYSTORE" list 2>/dev/null | grep -q '^operator'; then
+      node -e 'process.stdout.write(require(process.argv[1]).accounts.operator.privateKey + "\n")' \
+        "$PAIMON_DEVCHAIN_JSON" | "$build/bin/paimon-keys" --keystore "$PAIMON_SIGNER_KEYSTORE" import operator >/dev/null
+    fi
     mkdir -p "$PAIMON_RUN_DIR/daemons"
     stop_daemons
     for d in "${daemons[@]}"; do
