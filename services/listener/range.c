@@ -67,6 +67,9 @@ int range_error_shrinks(int is_rpc_error, long code, const char *message)
         return rpc_error_classify(code, message) == RPC_CLASS_LIMIT || has(message, "too many") ||
                has(message, "range") || has(message, "response size") || has(message, "exceed") ||
                has(message, "more than") || has(message, "results");
+    /* "larger than": rpc.h's own cap on an answer (max_response_bytes), hit by a dense
+     * first range before any provider limit is. */
     return has(message, "timeout") || has(message, "timed out") || has(message, "too large") ||
-           has(message, "too big") || has(message, "size") || has(message, "limit");
+           has(message, "too big") || has(message, "larger than") || has(message, "size") ||
+           has(message, "limit");
 }

@@ -4,7 +4,8 @@
  * (tests/integration/data/listener/Emitter.sol) that emits many logs per transaction.
  * Checked: exactly once in the stream and the table (backfill + live hand-over),
  * SIGKILL during backfill and during live follow, reorg via evm_snapshot/evm_revert,
- * RPC failover past a dead endpoint, and a standby taking over from a killed leader. */
+ * a reorg deeper than the window (critical alert, halted, no advance), RPC failover
+ * past a dead endpoint, and a standby taking over from a killed leader. */
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -593,6 +594,132 @@ static void test_reorg_snapshot_revert(void **state)
     PQfinish(pg);
 }
 
+/* Alerts on paimon:alerts:critical: how many alert.raised envelopes with severity
+ * critical and category chain.reorg. */
+static int count_reorg_alerts(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "XRANGE paimon:alerts:critical - +");
+    assert_non_null(r);
+    int n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        redisReply *fields = r->element[i]->element[1];
+        for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+            if (strcmp(fields->element[k]->str, "env") != 0)
+                continue;
+            cJSON *e = cJSON_Parse(fields->element[k + 1]->str);
+            const cJSON *type = cJSON_GetObjectItem(e, "type");
+            const cJSON *p = cJSON_GetObjectItem(e, "payload");
+            const cJSON *sev = cJSON_GetObjectItem(p, "severity");
+            const cJSON *cat = cJSON_GetObjectItem(p, "category");
+            n += cJSON_IsString(type) && strcmp(type->valuestring, "alert.raised") == 0 &&
+                 cJSON_IsString(sev) && strcmp(sev->valuestring, "critical") == 0 &&
+                 cJSON_IsString(cat) && strcmp(cat->valuestring, "chain.reorg") == 0;
+            cJSON_Delete(e);
+        }
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+static void mine_empty(unsigned n)
+{
+    char hexn[24];
+    snprintf(hexn, sizeof hexn, "0x%x", n);
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateString(hexn));
+    cJSON_Delete(call("anvil_mine", p));
+}
+
+/* The listener read 70 blocks past a snapshot with the smallest reorg window (64);
+ * evm_revert and a different, longer branch replace all of them, so no recorded
+ * block is canonical any more: a critical alert.raised goes to paimon:alerts:critical,
+ * checkpoints.halted is set, the checkpoint and the events stay as they were (nothing
+ * orphaned, nothing of the new branch read), readiness fails, and a restart stays
+ * halted. */
+static void test_reorg_deeper_than_window(void **state)
+{
+    (void)state;
+    PGconn *pg = fresh("listener_deep_reorg");
+    PQsetNoticeProcessor(pg, quiet, NULL);
+    redisContext *rc = th_redis_fresh();
+    char a[43], contracts[1400];
+    deploy(a);
+    snprintf(contracts, sizeof contracts, "%s=%s", a, abi_path);
+    emit_many(a, 5, 1);
+    listener l = listener_start(contracts, "PAIMON_LISTENER_REORG_WINDOW=64", NULL, 0);
+    wait_checkpoint(pg, (long long)head(), 15000);
+    cJSON *snap = call("evm_snapshot", cJSON_CreateArray());
+    emit_many(a, 4, 100);
+    mine_empty(68);
+    emit_many(a, 4, 100);
+    long long top = (long long)head();
+    wait_checkpoint(pg, top, 15000);
+    util_sleep_ms(200);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events"), 13);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.block_hashes"), 64);
+    assert_int_equal(count_reorg_alerts(rc), 0);
+    long code;
+    cJSON *body = http_get_json(l.port, "/health/ready", &code);
+    cJSON_Delete(body);
+    assert_int_equal(code, 200);
+
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_Duplicate(snap, 1));
+    cJSON_Delete(call("evm_revert", p));
+    cJSON_Delete(snap);
+    emit_many(a, 3, 200); /* the first block after the fork differs, so every one above does */
+    mine_empty(75);
+    emit_many(a, 3, 200);
+    assert_true((long long)head() > top);
+
+    int64_t end = util_mono_ms() + 15000;
+    while (util_mono_ms() < end && count_reorg_alerts(rc) == 0)
+        util_sleep_ms(50);
+    assert_int_equal(count_reorg_alerts(rc), 1);
+    end = util_mono_ms() + 5000;
+    while (util_mono_ms() < end &&
+           th_pg_scalar(pg, "SELECT count(*) FROM listener.checkpoints WHERE halted IS NOT NULL") ==
+               0)
+        util_sleep_ms(50);
+    assert_int_equal(
+        th_pg_scalar(pg, "SELECT count(*) FROM listener.checkpoints WHERE halted IS NOT NULL"), 1);
+
+    /* Stopped advancing: more blocks arrive, nothing moves. */
+    emit_many(a, 2, 300);
+    util_sleep_ms(1200);
+    assert_int_equal(checkpoint(pg), top);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events"), 13);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events WHERE removed"),
+                     0);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events "
+                                      "WHERE args->>'amount' IN ('200', '300')"),
+                     0);
+    stream_stats s = read_stream(rc);
+    assert_int_equal(s.total, 13);
+    assert_int_equal(s.removed, 0);
+    body = http_get_json(l.port, "/health/ready", &code);
+    cJSON_Delete(body);
+    assert_int_equal(code, 503);
+    body = http_get_json(l.port, "/v1/checkpoints", &code);
+    assert_int_equal(code, 200);
+    const cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItem(body, "data"), 0);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(row, "halted")));
+    cJSON_Delete(body);
+
+    /* A restart does not resume on its own: halted lives in the checkpoint row. */
+    stop_pid(l.pid, SIGTERM);
+    l = listener_start(contracts, "PAIMON_LISTENER_REORG_WINDOW=64", NULL, 0);
+    util_sleep_ms(1500);
+    assert_int_equal(checkpoint(pg), top);
+    assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM listener.chain_events"), 13);
+    body = http_get_json(l.port, "/health/ready", &code);
+    cJSON_Delete(body);
+    assert_int_equal(code, 503);
+    stop_pid(l.pid, SIGTERM);
+    redisFree(rc);
+    PQfinish(pg);
+}
+
 /* The first RPC endpoint is dead: the listener fails over and delivers everything. */
 static void test_rpc_failover(void **state)
 {
@@ -672,6 +799,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigkill_backfill_and_live, per_test_setup,
                                         per_test_teardown),
         cmocka_unit_test_setup_teardown(test_reorg_snapshot_revert, per_test_setup,
+                                        per_test_teardown),
+        cmocka_unit_test_setup_teardown(test_reorg_deeper_than_window, per_test_setup,
                                         per_test_teardown),
         cmocka_unit_test_setup_teardown(test_rpc_failover, per_test_setup, per_test_teardown),
         cmocka_unit_test_setup_teardown(test_standby_takes_over, per_test_setup, per_test_teardown),

@@ -53,6 +53,8 @@ static void test_range_adapts(void **state)
     assert_true(range_error_shrinks(1, -32000, "block range is too wide"));
     assert_false(range_error_shrinks(1, 3, "execution reverted"));
     assert_true(range_error_shrinks(0, 0, "every endpoint failed: operation timed out"));
+    assert_true(range_error_shrinks(
+        0, 0, "rpc eth_getLogs: 127.0.0.1:8545: response larger than 33554432 bytes"));
     assert_false(range_error_shrinks(0, 0, "connection refused"));
 }
 
