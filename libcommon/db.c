@@ -220,6 +220,26 @@ PGresult *db_query_prepared(db_conn *c, const char *name, const char *sql, int n
     return r;
 }
 
+int db_exec_params(db_conn *c, const char *sql, int nparams, const char *const *params, char *err,
+                   size_t errlen)
+{
+    PGresult *r = db_query(c, sql, nparams, params, err, errlen);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
+int db_exec_prepared(db_conn *c, const char *name, const char *sql, int nparams,
+                     const char *const *params, char *err, size_t errlen)
+{
+    PGresult *r = db_query_prepared(c, name, sql, nparams, params, err, errlen);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
 const char *db_last_sqlstate(const db_conn *c)
 {
     return c->sqlstate;

@@ -46,6 +46,12 @@ PGresult *db_query(db_conn *c, const char *sql, int nparams, const char *const *
 PGresult *db_query_prepared(db_conn *c, const char *name, const char *sql, int nparams,
                             const char *const *params, char *err, size_t errlen);
 
+/* Statements whose rows, if any, are not needed: 0 / -1. */
+int db_exec_params(db_conn *c, const char *sql, int nparams, const char *const *params, char *err,
+                   size_t errlen);
+int db_exec_prepared(db_conn *c, const char *name, const char *sql, int nparams,
+                     const char *const *params, char *err, size_t errlen);
+
 /* The SQLSTATE of the last failed statement on c ("" if none), e.g. "40001". */
 const char *db_last_sqlstate(const db_conn *c);
 

@@ -147,17 +147,6 @@ static int commit(db_conn *c, char *err, size_t errlen)
     return db_exec(c, "COMMIT", err, errlen);
 }
 
-/* Runs a statement with text params; -1 on error. */
-static int exec_params(db_conn *c, const char *sql, int n, const char *const *p, char *err,
-                       size_t errlen)
-{
-    PGresult *r = db_query(c, sql, n, p, err, errlen);
-    if (!r)
-        return -1;
-    PQclear(r);
-    return 0;
-}
-
 /* ------------------------------------------------------------------ enqueue */
 
 int outbox_enqueue(db_conn *tx, const char *schema, const outbox_req *r, char *err, size_t errlen)
@@ -557,7 +546,7 @@ static int fail_row(outbox *o, db_conn *c, trow *t, const char *error, const cha
              "updated_at = now() WHERE id = $1",
              o->schema);
     const char *p[3] = {id, error, reason};
-    if (exec_params(c, sql, 3, p, err, errlen) || commit(c, err, errlen))
+    if (db_exec_params(c, sql, 3, p, err, errlen) || commit(c, err, errlen))
         return -1;
     o->st.failed++;
     metrics_counter_inc(o->c_failed);
@@ -580,7 +569,7 @@ static int note_problem(outbox *o, db_conn *c, trow *t, const char *kind, const 
     snprintf(sql, sizeof sql,
              "UPDATE %s.transactions SET error = $2, updated_at = now() WHERE id = $1", o->schema);
     const char *p[2] = {id, problem};
-    if (exec_params(c, sql, 2, p, err, errlen) || commit(c, err, errlen))
+    if (db_exec_params(c, sql, 2, p, err, errlen) || commit(c, err, errlen))
         return -1;
     if (fresh) {
         char title[240];
@@ -760,14 +749,14 @@ static int store_attempt(outbox *o, db_conn *c, const trow *t, const char *statu
              "max_fee = $6, max_priority_fee = $7, gas_price = $8, raw_tx = $9::bytea, "
              "tx_hash = $10, error = NULL, updated_at = now() WHERE id = $1",
              o->schema);
-    int rc = exec_params(c, sql, 10, p, err, errlen);
+    int rc = db_exec_params(c, sql, 10, p, err, errlen);
     if (rc == 0) {
         snprintf(sql, sizeof sql,
                  "INSERT INTO %s.transaction_attempts (tx_id, tx_hash, raw_tx, max_fee, "
                  "max_priority_fee, gas_price) VALUES ($1, $2, $3::bytea, $4, $5, $6)",
                  o->schema);
         const char *q[6] = {id, hash, rawp, p[5], p[6], p[7]};
-        rc = exec_params(c, sql, 6, q, err, errlen);
+        rc = db_exec_params(c, sql, 6, q, err, errlen);
     }
     free(rawp);
     return rc;
@@ -972,7 +961,7 @@ static int mark_sent(outbox *o, db_conn *c, const trow *t, const mined *m, char 
              "WHERE id = $1",
              o->schema);
     const char *p[3] = {id, m ? m->hash : NULL, m ? bn : NULL};
-    if (exec_params(c, sql, 3, p, err, errlen) || commit(c, err, errlen))
+    if (db_exec_params(c, sql, 3, p, err, errlen) || commit(c, err, errlen))
         return -1;
     return 1;
 }
@@ -1111,7 +1100,7 @@ static int do_sent(outbox *o, db_conn *c, trow *t, uint64_t head, int paused, ch
                      "updated_at = now() WHERE id = $1",
                      o->schema);
             const char *p[3] = {id, bn, m.hash};
-            return exec_params(c, sql, 3, p, err, errlen) || commit(c, err, errlen) ? -1 : 0;
+            return db_exec_params(c, sql, 3, p, err, errlen) || commit(c, err, errlen) ? -1 : 0;
         }
         snprintf(sql, sizeof sql,
                  "UPDATE %s.transactions SET status = $2, block_number = $3, tx_hash = $4, "
@@ -1150,7 +1139,7 @@ static int do_sent(outbox *o, db_conn *c, trow *t, uint64_t head, int paused, ch
                  "UPDATE %s.transactions SET block_number = NULL, updated_at = now() WHERE id = $1",
                  o->schema);
         const char *p[1] = {id};
-        if (exec_params(c, sql, 1, p, err, errlen) || commit(c, err, errlen))
+        if (db_exec_params(c, sql, 1, p, err, errlen) || commit(c, err, errlen))
             return -1;
         log_warn("outbox: receipt vanished (reorg), re-broadcasting", "schema", o->schema, "key",
                  t->key, "tx_hash", t->tx_hash);

@@ -57,30 +57,6 @@ int book_parse_time(const char *s, int64_t *out)
     return 0;
 }
 
-static int exec_p(db_conn *tx, const char *name, const char *sql, int n, const char *const *p,
-                  char *err, size_t errlen)
-{
-    PGresult *r = db_query_prepared(tx, name, sql, n, p, err, errlen);
-    if (!r)
-        return -1;
-    PQclear(r);
-    return 0;
-}
-
-static int rec(db_conn *tx, const char *ticket_id, const char *rid, const char *action,
-               const char *actor, cJSON *detail, char *err, size_t errlen)
-{
-    char *d = detail ? cJSON_PrintUnformatted(detail) : NULL;
-    cJSON_Delete(detail);
-    const char *p[5] = {ticket_id, rid, action, actor, d ? d : "{}"};
-    int rc = exec_p(tx, "book_rec",
-                    "INSERT INTO approval.approval_records (ticket_id, redemption_id, action, "
-                    "actor, detail) VALUES ($1, $2, $3, $4, $5::jsonb)",
-                    5, p, err, errlen);
-    free(d);
-    return rc;
-}
-
 static int update_evt(db_conn *tx, const char *rid, const char *status, char *err, size_t errlen)
 {
     cJSON *u = cJSON_CreateObject();
@@ -213,17 +189,20 @@ static int on_requested(db_conn *tx, const appr_app *app, const envelope *m, con
             return BUS_OK;
         if (*tid) {
             const char *t[1] = {tid};
-            if (exec_p(tx, "book_reopen",
-                       "UPDATE approval.approval_tickets SET status = 'open', decided_at = NULL, "
-                       "updated_at = now() WHERE id = $1 AND status = 'cancelled'",
-                       1, t, err, errlen) != 0 ||
-                exec_p(tx, "book_reopen_sla",
-                       "UPDATE approval.sla_timers SET closed_at = NULL, step = 0, started_at = "
-                       "now(), next_at = now() WHERE ticket_id = $1",
-                       1, t, err, errlen) != 0)
+            if (db_exec_prepared(
+                    tx, "book_reopen",
+                    "UPDATE approval.approval_tickets SET status = 'open', decided_at = NULL, "
+                    "updated_at = now() WHERE id = $1 AND status = 'cancelled'",
+                    1, t, err, errlen) != 0 ||
+                db_exec_prepared(
+                    tx, "book_reopen_sla",
+                    "UPDATE approval.sla_timers SET closed_at = NULL, step = 0, started_at = "
+                    "now(), next_at = now() WHERE ticket_id = $1",
+                    1, t, err, errlen) != 0)
                 return BUS_RETRY;
         }
-        if (rec(tx, *tid ? tid : NULL, rid, "reorg_reincluded", "chain", NULL, err, errlen) != 0 ||
+        if (tkt_record(tx, *tid ? tid : NULL, rid, "reorg_reincluded", "chain", NULL, err,
+                       errlen) != 0 ||
             update_evt(tx, rid, "pending", err, errlen) != 0)
             return BUS_RETRY;
         return BUS_OK;
@@ -234,7 +213,7 @@ static int on_requested(db_conn *tx, const appr_app *app, const envelope *m, con
         cJSON_AddStringToObject(d, "gross_assets", gross_s);
         cJSON_AddStringToObject(d, "channel", emergency ? "emergency" : "standard");
         cJSON_AddStringToObject(d, "rule", "amount at or below the channel threshold");
-        if (rec(tx, NULL, rid, "auto_approved", "policy", d, err, errlen) != 0 ||
+        if (tkt_record(tx, NULL, rid, "auto_approved", "policy", d, err, errlen) != 0 ||
             tkt_redemption_tx(tx, app, rid, "approve", NULL, "policy", err, errlen) != 0)
             return BUS_RETRY;
     } else {
@@ -266,9 +245,9 @@ static int on_requested(db_conn *tx, const appr_app *app, const envelope *m, con
         if (rc != 0)
             return BUS_RETRY;
         const char *u[2] = {rid, tid};
-        if (exec_p(tx, "book_set_ticket",
-                   "UPDATE approval.redemption_requests SET ticket_id = $2 WHERE id = $1", 2, u,
-                   err, errlen) != 0)
+        if (db_exec_prepared(tx, "book_set_ticket",
+                             "UPDATE approval.redemption_requests SET ticket_id = $2 WHERE id = $1",
+                             2, u, err, errlen) != 0)
             return BUS_RETRY;
     }
     return update_evt(tx, rid, "pending", err, errlen) == 0 ? BUS_OK : BUS_RETRY;
@@ -315,15 +294,16 @@ static int close_ticket(db_conn *tx, const char *tid, const char *status, const 
     PQclear(r);
     if (!closed)
         return 0;
-    if (exec_p(tx, "book_close_sla",
-               "UPDATE approval.sla_timers SET closed_at = now(), next_at = NULL WHERE ticket_id "
-               "= $1 AND closed_at IS NULL",
-               1, p, err, errlen) != 0)
+    if (db_exec_prepared(
+            tx, "book_close_sla",
+            "UPDATE approval.sla_timers SET closed_at = now(), next_at = NULL WHERE ticket_id "
+            "= $1 AND closed_at IS NULL",
+            1, p, err, errlen) != 0)
         return -1;
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "status", status);
     cJSON_AddStringToObject(d, "why", why);
-    return rec(tx, tid, rid, "closed_by_chain", "chain", d, err, errlen);
+    return tkt_record(tx, tid, rid, "closed_by_chain", "chain", d, err, errlen);
 }
 
 static int on_transition(db_conn *tx, const appr_app *app, const envelope *m, const cJSON *args,
@@ -349,7 +329,7 @@ static int on_transition(db_conn *tx, const appr_app *app, const envelope *m, co
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "event", m->type);
         cJSON_AddStringToObject(d, "request_id", req);
-        if (rec(tx, NULL, NULL, "reconcile_unknown", "chain", d, err, errlen) != 0 ||
+        if (tkt_record(tx, NULL, NULL, "reconcile_unknown", "chain", d, err, errlen) != 0 ||
             alert_reconcile(tx, "warning", rid, "Chain event for an unknown redemption", msg, err,
                             errlen) != 0)
             return BUS_RETRY;
@@ -382,12 +362,13 @@ static int on_transition(db_conn *tx, const appr_app *app, const envelope *m, co
                         str(args, "reason"),
                         str(args, "assets"),
                         !strcmp(to, "settled") ? "done" : NULL};
-    if (exec_p(tx, "book_move",
-               "UPDATE approval.redemption_requests SET status = $2, decided_by = COALESCE($3, "
-               "decided_by), reject_reason = COALESCE($4, reject_reason), settled_assets = "
-               "COALESCE($5::numeric, settled_assets), settle_state = COALESCE($6, settle_state), "
-               "updated_at = now() WHERE id = $1",
-               6, u, err, errlen) != 0)
+    if (db_exec_prepared(
+            tx, "book_move",
+            "UPDATE approval.redemption_requests SET status = $2, decided_by = COALESCE($3, "
+            "decided_by), reject_reason = COALESCE($4, reject_reason), settled_assets = "
+            "COALESCE($5::numeric, settled_assets), settle_state = COALESCE($6, settle_state), "
+            "updated_at = now() WHERE id = $1",
+            6, u, err, errlen) != 0)
         return BUS_RETRY;
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "from", from);
@@ -395,8 +376,8 @@ static int on_transition(db_conn *tx, const appr_app *app, const envelope *m, co
     cJSON_AddStringToObject(d, "event_id", m->id);
     if (contradiction)
         cJSON_AddStringToObject(d, "contradiction", contradiction);
-    if (rec(tx, *tid ? tid : NULL, rid, contradiction ? "reconciled" : "chain_status", "chain", d,
-            err, errlen) != 0)
+    if (tkt_record(tx, *tid ? tid : NULL, rid, contradiction ? "reconciled" : "chain_status",
+                   "chain", d, err, errlen) != 0)
         return BUS_RETRY;
     if (contradiction) {
         char msg[400];
@@ -464,7 +445,7 @@ static int on_removed(db_conn *tx, const appr_app *app, const envelope *m, const
     const char *orig = str(m->payload, "original_id");
     if (orig)
         cJSON_AddStringToObject(d, "original_id", orig);
-    if (rec(tx, *tid ? tid : NULL, rid, "removed_by_reorg", "chain", d, err, errlen) != 0)
+    if (tkt_record(tx, *tid ? tid : NULL, rid, "removed_by_reorg", "chain", d, err, errlen) != 0)
         return BUS_RETRY;
     char msg[300];
     snprintf(msg, sizeof msg, "a reorg removed %s of redemption %s; the book moved it to %s", what,
@@ -555,11 +536,12 @@ int book_request(db_conn *tx, const envelope *m, void *ud, char *err, size_t err
         return BUS_OK;
     /* Below its threshold: decided by policy at once, and recorded as such. */
     const char *q[1] = {tid};
-    if (exec_p(tx, "book_auto_ticket",
-               "UPDATE approval.approval_tickets SET status = 'approved', decided_at = now(), "
-               "updated_at = now() WHERE id = $1",
-               1, q, err, errlen) != 0 ||
-        rec(tx, tid, NULL, "auto_approved", "policy", NULL, err, errlen) != 0 ||
+    if (db_exec_prepared(
+            tx, "book_auto_ticket",
+            "UPDATE approval.approval_tickets SET status = 'approved', decided_at = now(), "
+            "updated_at = now() WHERE id = $1",
+            1, q, err, errlen) != 0 ||
+        tkt_record(tx, tid, NULL, "auto_approved", "policy", NULL, err, errlen) != 0 ||
         tkt_execute(tx, app, tid, "approved", NULL, "policy", err, errlen) != 0)
         return BUS_RETRY;
     return BUS_OK;

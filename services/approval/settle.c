@@ -48,16 +48,6 @@ int stl_chain_now_ms(const appr_app *app, int64_t *out, char *err, size_t errlen
     return 0;
 }
 
-static int exec_p(db_conn *tx, const char *name, const char *sql, int n, const char *const *p,
-                  char *err, size_t errlen)
-{
-    PGresult *r = db_query_prepared(tx, name, sql, n, p, err, errlen);
-    if (!r)
-        return -1;
-    PQclear(r);
-    return 0;
-}
-
 static int liquidity_request(db_conn *tx, const char *id, const char *needed, int64_t by_ms,
                              const char *l1, const char *reason, char *err, size_t errlen)
 {
@@ -93,12 +83,13 @@ static int settle_tx(db_conn *tx, void *ud, char *err, size_t errlen)
     settle_ctx *x = ud;
     x->queued = x->waiting = 0;
     /* A settlement the chain refused goes back in line (with a fresh key). */
-    if (exec_p(tx, "stl_requeue",
-               "UPDATE approval.redemption_requests r SET settle_state = 'none', updated_at = "
-               "now() WHERE settle_state = 'queued' AND status = 'approved' AND EXISTS (SELECT 1 "
-               "FROM approval.transactions t WHERE t.idempotency_key = 'settle:' || r.id || ':' || "
-               "r.settle_attempts AND t.status IN ('failed', 'reverted'))",
-               0, NULL, err, errlen) != 0)
+    if (db_exec_prepared(
+            tx, "stl_requeue",
+            "UPDATE approval.redemption_requests r SET settle_state = 'none', updated_at = "
+            "now() WHERE settle_state = 'queued' AND status = 'approved' AND EXISTS (SELECT 1 "
+            "FROM approval.transactions t WHERE t.idempotency_key = 'settle:' || r.id || ':' || "
+            "r.settle_attempts AND t.status IN ('failed', 'reverted'))",
+            0, NULL, err, errlen) != 0)
         return -1;
     PGresult *r = db_query_prepared(tx, "stl_reserved",
                                     "SELECT COALESCE(sum(net_assets), 0)::text FROM "
@@ -160,32 +151,35 @@ static int settle_tx(db_conn *tx, void *ud, char *err, size_t errlen)
             free(data);
             const char *u[2] = {rid, key};
             if (rc == 0)
-                rc = exec_p(tx, "stl_queued",
-                            "UPDATE approval.redemption_requests SET settle_state = 'queued', "
-                            "settle_attempts = settle_attempts + 1, updated_at = now() WHERE id "
-                            "= $1",
-                            1, u, err, errlen);
+                rc = db_exec_prepared(
+                    tx, "stl_queued",
+                    "UPDATE approval.redemption_requests SET settle_state = 'queued', "
+                    "settle_attempts = settle_attempts + 1, updated_at = now() WHERE id "
+                    "= $1",
+                    1, u, err, errlen);
             if (rc == 0)
-                rc = exec_p(tx, "stl_rec",
-                            "INSERT INTO approval.approval_records (redemption_id, action, actor, "
-                            "detail) VALUES ($1, 'settle_enqueued', 'policy', "
-                            "jsonb_build_object('idempotency_key', $2::text))",
-                            2, u, err, errlen);
+                rc = db_exec_prepared(
+                    tx, "stl_rec",
+                    "INSERT INTO approval.approval_records (redemption_id, action, actor, "
+                    "detail) VALUES ($1, 'settle_enqueued', 'policy', "
+                    "jsonb_build_object('idempotency_key', $2::text))",
+                    2, u, err, errlen);
             x->queued++;
         } else {
             x->waiting++;
             if (strcmp(PQgetvalue(r, i, 3), "waiting_liquidity") == 0)
                 continue; /* already asked */
             const char *u[1] = {rid};
-            rc = exec_p(tx, "stl_wait",
-                        "UPDATE approval.redemption_requests SET settle_state = "
-                        "'waiting_liquidity', updated_at = now() WHERE id = $1",
-                        1, u, err, errlen);
+            rc = db_exec_prepared(tx, "stl_wait",
+                                  "UPDATE approval.redemption_requests SET settle_state = "
+                                  "'waiting_liquidity', updated_at = now() WHERE id = $1",
+                                  1, u, err, errlen);
             if (rc == 0)
-                rc = exec_p(tx, "stl_wait_rec",
-                            "INSERT INTO approval.approval_records (redemption_id, action, actor) "
-                            "VALUES ($1, 'settle_waiting_liquidity', 'policy')",
-                            1, u, err, errlen);
+                rc = db_exec_prepared(
+                    tx, "stl_wait_rec",
+                    "INSERT INTO approval.approval_records (redemption_id, action, actor) "
+                    "VALUES ($1, 'settle_waiting_liquidity', 'policy')",
+                    1, u, err, errlen);
             char id[200], l1s[MONEY_DEC_MAX];
             money_to_dec(&x->l1, l1s, sizeof l1s);
             snprintf(id, sizeof id, "approval:liquidity:%s", rid);
@@ -269,8 +263,8 @@ static int forecast_tx(db_conn *tx, void *ud, char *err, size_t errlen)
         news = PQntuples(r) == 0;
         PQclear(r);
     }
-    int rc = exec_p(tx, "stl_fc_clear", "DELETE FROM approval.settlement_forecast", 0, NULL, err,
-                    errlen);
+    int rc = db_exec_prepared(tx, "stl_fc_clear", "DELETE FROM approval.settlement_forecast", 0,
+                              NULL, err, errlen);
     char l1s[MONEY_DEC_MAX];
     money_to_dec(&x->l1, l1s, sizeof l1s);
     for (int d = 0; rc == 0 && d < days; d++) {
@@ -281,11 +275,12 @@ static int forecast_tx(db_conn *tx, void *ud, char *err, size_t errlen)
         money_to_dec(&out[d].cumulative, cum, sizeof cum);
         money_to_dec(&out[d].shortfall, sh, sizeof sh);
         const char *p[6] = {ts, cnt, due, cum, l1s, sh};
-        rc = exec_p(tx, "stl_fc_put",
-                    "INSERT INTO approval.settlement_forecast (day, due_count, due_assets, "
-                    "cumulative, l1_balance, shortfall) VALUES (($1::timestamptz AT TIME ZONE "
-                    "'UTC')::date, $2::int, $3::numeric, $4::numeric, $5::numeric, $6::numeric)",
-                    6, p, err, errlen);
+        rc = db_exec_prepared(
+            tx, "stl_fc_put",
+            "INSERT INTO approval.settlement_forecast (day, due_count, due_assets, "
+            "cumulative, l1_balance, shortfall) VALUES (($1::timestamptz AT TIME ZONE "
+            "'UTC')::date, $2::int, $3::numeric, $4::numeric, $5::numeric, $6::numeric)",
+            6, p, err, errlen);
     }
     if (rc == 0 && first < days && news) {
         char id[200];

@@ -16,23 +16,14 @@
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-static int exec_params(db_conn *tx, const char *name, const char *sql, int n, const char *const *p,
-                       char *err, size_t errlen)
-{
-    PGresult *r = db_query_prepared(tx, name, sql, n, p, err, errlen);
-    if (!r)
-        return -1;
-    PQclear(r);
-    return 0;
-}
-
-static int record(db_conn *tx, const char *ticket_id, const char *redemption_id, const char *action,
-                  const char *actor, cJSON *detail, char *err, size_t errlen)
+int tkt_record(db_conn *tx, const char *ticket_id, const char *redemption_id, const char *action,
+               const char *actor, cJSON *detail, char *err, size_t errlen)
 {
     char *d = detail ? cJSON_PrintUnformatted(detail) : NULL;
     cJSON_Delete(detail);
     const char *p[5] = {ticket_id, redemption_id, action, actor, d ? d : "{}"};
-    int rc = exec_params(tx, "tkt_record",
+    int rc =
+        db_exec_prepared(tx, "tkt_record",
                          "INSERT INTO approval.approval_records (ticket_id, redemption_id, action, "
                          "actor, detail) VALUES ($1, $2, $3, $4, $5::jsonb)",
                          5, p, err, errlen);
@@ -92,23 +83,24 @@ int tkt_create(db_conn *tx, const tkt_new *n, int64_t reminder_ms, char id[TKT_I
     }
     if (n->reason) {
         const char *q[2] = {id, n->reason};
-        if (exec_params(tx, "tkt_reason",
-                        "UPDATE approval.approval_tickets SET reason = $2 WHERE id = $1", 2, q, err,
-                        errlen) != 0)
+        if (db_exec_prepared(tx, "tkt_reason",
+                             "UPDATE approval.approval_tickets SET reason = $2 WHERE id = $1", 2, q,
+                             err, errlen) != 0)
             return -1;
     }
     const char *t[3] = {id, sla, rem};
-    if (exec_params(tx, "tkt_sla",
-                    "INSERT INTO approval.sla_timers (ticket_id, started_at, sla_ms, next_at) "
-                    "VALUES ($1, now(), $2::bigint, now() + $3::bigint * interval '1 millisecond')",
-                    3, t, err, errlen) != 0)
+    if (db_exec_prepared(
+            tx, "tkt_sla",
+            "INSERT INTO approval.sla_timers (ticket_id, started_at, sla_ms, next_at) "
+            "VALUES ($1, now(), $2::bigint, now() + $3::bigint * interval '1 millisecond')",
+            3, t, err, errlen) != 0)
         return -1;
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "kind", n->kind);
     cJSON_AddStringToObject(d, "amount", amount);
     cJSON_AddNumberToObject(d, "required_approvals", n->required);
-    if (record(tx, id, n->redemption_id, "created", n->requester ? n->requester : "", d, err,
-               errlen) != 0)
+    if (tkt_record(tx, id, n->redemption_id, "created", n->requester ? n->requester : "", d, err,
+                   errlen) != 0)
         return -1;
     cJSON *u = cJSON_CreateObject();
     cJSON_AddStringToObject(u, "ticket_id", id);
@@ -165,15 +157,15 @@ int tkt_redemption_tx(db_conn *tx, const appr_app *app, const char *redemption_i
     if (rc < 0)
         return -1;
     const char *u[3] = {redemption_id, decision, reason};
-    if (exec_params(tx, "tkt_rdecide",
-                    "UPDATE approval.redemption_requests SET decision = $2, reject_reason = "
-                    "COALESCE($3, reject_reason), updated_at = now() WHERE id = $1",
-                    3, u, err, errlen) != 0)
+    if (db_exec_prepared(tx, "tkt_rdecide",
+                         "UPDATE approval.redemption_requests SET decision = $2, reject_reason = "
+                         "COALESCE($3, reject_reason), updated_at = now() WHERE id = $1",
+                         3, u, err, errlen) != 0)
         return -1;
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "idempotency_key", key);
     cJSON_AddStringToObject(d, "function", req.purpose);
-    return record(tx, NULL, redemption_id, "tx_enqueued", actor, d, err, errlen);
+    return tkt_record(tx, NULL, redemption_id, "tx_enqueued", actor, d, err, errlen);
 }
 
 int tkt_execute(db_conn *tx, const appr_app *app, const char *ticket_id, const char *decision,
@@ -221,16 +213,16 @@ int tkt_execute(db_conn *tx, const appr_app *app, const char *ticket_id, const c
     PQclear(r);
     if (rc != 0)
         return -1;
-    if (exec_params(tx, "tkt_sla_close",
-                    "UPDATE approval.sla_timers SET closed_at = now(), next_at = NULL WHERE "
-                    "ticket_id = $1 AND closed_at IS NULL",
-                    1, p, err, errlen) != 0)
+    if (db_exec_prepared(tx, "tkt_sla_close",
+                         "UPDATE approval.sla_timers SET closed_at = now(), next_at = NULL WHERE "
+                         "ticket_id = $1 AND closed_at IS NULL",
+                         1, p, err, errlen) != 0)
         return -1;
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "decision", decision);
     if (reason)
         cJSON_AddStringToObject(d, "reason", reason);
-    if (record(tx, ticket_id, NULL, "decided", actor, d, err, errlen) != 0)
+    if (tkt_record(tx, ticket_id, NULL, "decided", actor, d, err, errlen) != 0)
         return -1;
     cJSON *u = cJSON_CreateObject();
     cJSON_AddStringToObject(u, "ticket_id", ticket_id);

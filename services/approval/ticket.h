@@ -47,6 +47,11 @@ typedef struct tkt_new {
 /* Inside tx: creates the ticket, its SLA timer (first step at reminder_ms from now) and a
  * "created" record, unless (kind, ref) exists. id receives the ticket id either way;
  * *created says which. */
+/* Appends an approval_records row (who did what to which ticket / redemption); detail
+ * (may be NULL) is taken. Inside the caller's transaction. */
+int tkt_record(db_conn *tx, const char *ticket_id, const char *redemption_id, const char *action,
+               const char *actor, cJSON *detail, char *err, size_t errlen);
+
 int tkt_create(db_conn *tx, const tkt_new *n, int64_t reminder_ms, char id[TKT_ID_MAX],
                int *created, char *err, size_t errlen);
 
