@@ -1493,13 +1493,20 @@ cJSON *abi_decode_log_json(const abi_contract *c, const cJSON *log, char *err, s
         }
         i++;
     }
-    size_t len;
-    uint8_t *data = hex_decode_new(jd->valuestring, &len, err, errlen);
-    if (!data)
+    /* Most logs carry a few hundred bytes: decode them on the stack (this runs once per
+     * log in bulk backfills). */
+    uint8_t small[2048], *data = small;
+    size_t len = 0;
+    if (strlen(jd->valuestring) <= 2 + 2 * sizeof small) {
+        if (hex_decode(jd->valuestring, small, sizeof small, &len, err, errlen) != 0)
+            return NULL;
+    } else if (!(data = hex_decode_new(jd->valuestring, &len, err, errlen))) {
         return NULL;
+    }
     cJSON *out =
         abi_decode_log(c, (const uint8_t(*)[ABI_TOPIC_LEN])topics, i, data, len, err, errlen);
-    free(data);
+    if (data != small)
+        free(data);
     return out;
 }
 
