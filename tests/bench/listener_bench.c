@@ -632,7 +632,7 @@ static int run(char **argv)
              strncmp(rpc_url, "http", 4) == 0 ? rpc_url + 4 : rpc_url);
     snprintf(env[ne++], sizeof env[0], "PAIMON_LISTENER_CONTRACTS=%s=%s", addr, path);
     snprintf(env[ne++], sizeof env[0], "PAIMON_LISTENER_CONFIRMATIONS=0");
-    snprintf(env[ne++], sizeof env[0], "PAIMON_LOG_LEVEL=warn");
+    snprintf(env[ne++], sizeof env[0], "PAIMON_LOG_LEVEL=info");
     char *envp[13];
     for (int i = 0; i < ne; i++)
         envp[i] = env[i];
