@@ -10,8 +10,6 @@
 
 __extension__ typedef unsigned __int128 u128;
 
-#define DEC_CHUNK 10000000000000000000ULL /* 10^19, the largest power of ten in 64 bits */
-
 void money_zero(money_u256 *v)
 {
     memset(v->w, 0, sizeof v->w);
@@ -304,33 +302,54 @@ int money_from_dec(money_u256 *out, const char *s, char *err, size_t errlen)
  * bytes); returns the digit count ("0" for zero). */
 static size_t dec_digits(const money_u256 *v, char d[79])
 {
-    uint64_t w[4];
-    memcpy(w, v->w, sizeof w);
-    char rev[80];
-    size_t n = 0;
-    int top = 3; /* highest non-zero word: typical amounts need two, not four, divisions */
+    /* 32-bit limbs and chunks of 10^9 keep every step a native 64-by-constant
+     * division (a multiply): 128-bit divisions would call a libgcc helper per limb,
+     * and bulk log decoding formats several amounts per event. */
+    uint32_t l[8];
+    for (int i = 0; i < 4; i++) {
+        l[2 * i] = (uint32_t)v->w[i];
+        l[2 * i + 1] = (uint32_t)(v->w[i] >> 32);
+    }
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "62636465666768697071727374757677787980818283848586878889909192"
+                                "93949596979899";
+    char buf[81];
+    char *p = buf + sizeof buf; /* digits are written backwards, two at a time */
+    int top = 7;
     for (;;) {
-        while (top > 0 && w[top] == 0)
+        while (top > 0 && l[top] == 0)
             top--;
-        /* Peel off 19 digits at a time: one short division per word per chunk. */
         uint64_t rem = 0;
         for (int i = top; i >= 0; i--) {
-            u128 cur = ((u128)rem << 64) | w[i];
-            w[i] = (uint64_t)(cur / DEC_CHUNK);
-            rem = (uint64_t)(cur % DEC_CHUNK);
+            uint64_t cur = (rem << 32) | l[i];
+            l[i] = (uint32_t)(cur / 1000000000u);
+            rem = cur % 1000000000u;
         }
-        int last = (w[0] | w[1] | w[2] | w[3]) == 0;
-        for (int k = 0; k < 19; k++) {
-            rev[n++] = (char)('0' + rem % 10);
-            rem /= 10;
-            if (last && rem == 0)
-                break;
-        }
-        if (last)
+        uint32_t r = (uint32_t)rem;
+        if (top == 0 && l[0] == 0) { /* the most significant chunk: no leading zeros */
+            while (r >= 100) {
+                p -= 2;
+                memcpy(p, pairs + 2 * (r % 100), 2);
+                r /= 100;
+            }
+            if (r >= 10) {
+                p -= 2;
+                memcpy(p, pairs + 2 * r, 2);
+            } else {
+                *--p = (char)('0' + r);
+            }
             break;
+        }
+        for (int k = 0; k < 4; k++) {
+            p -= 2;
+            memcpy(p, pairs + 2 * (r % 100), 2);
+            r /= 100;
+        }
+        *--p = (char)('0' + r);
     }
-    for (size_t i = 0; i < n; i++)
-        d[i] = rev[n - 1 - i];
+    size_t n = (size_t)(buf + sizeof buf - p);
+    memcpy(d, p, n);
     d[n] = '\0';
     return n;
 }
@@ -425,10 +444,9 @@ void money_from_be32(money_u256 *out, const uint8_t be[32])
 {
     money_u256 t;
     for (int i = 0; i < 4; i++) {
-        uint64_t x = 0;
-        for (int b = 0; b < 8; b++)
-            x = (x << 8) | be[(3 - i) * 8 + b];
-        t.w[i] = x;
+        uint64_t x;
+        memcpy(&x, be + (3 - i) * 8, 8);
+        t.w[i] = __builtin_bswap64(x); /* big-endian word: one instruction on x86-64 */
     }
     *out = t;
 }
