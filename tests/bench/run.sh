@@ -98,3 +98,44 @@ if [ -n "$ntf" ]; then
   [ -n "$nl" ] && awk -v p99="$(field "$nl" p99_ms)" \
     'BEGIN { printf "critical alert publish -> receiver p99 %.1f ms; target < 200 ms: %s\n", p99, (p99 < 200) ? "MET" : "NOT MET" }'
 fi
+
+echo "== approval: redemption events handled end to end by paimon-approval (stream -> tables -> ack), 10,000 queued, vs the bus's no-op handler (anvil)"
+appr_port=$((base + 30))
+appr_stop() { PAIMON_ANVIL_PORT=$appr_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/approval "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1; }
+trap '"$repo/deploy/local/stack.sh" stop >/dev/null 2>&1; chain_stop; lst_stop; appr_stop' EXIT
+mkdir -p "$PAIMON_RUN_DIR/approval"
+if PAIMON_ANVIL_PORT=$appr_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/approval "$repo/deploy/devchain/devchain.sh" start >"$PAIMON_RUN_DIR/approval-devchain.log" 2>&1; then
+  for c in 1 4; do
+    appr=$(PAIMON_REPO=$repo "$build/bench/approval_bench" "$redis_url" \
+      "postgresql://postgres@127.0.0.1:$PAIMON_PG_PORT/postgres" "$build/bin/paimon-approval" \
+      $((base + 31)) "$PAIMON_RUN_DIR/approval/devchain.json" "${BENCH_REDEMPTIONS:-10000}" "$c" "$PAIMON_RUN_DIR") || echo "approval_bench failed" >&2
+    [ -n "$appr" ] || continue
+    echo "$appr"; echo "$appr" >> "$out"
+    an=$(grep '"bus_noop_handler"' <<<"$appr"); ad=$(grep '"approval_redemption_events"' <<<"$appr")
+    [ -n "$ad" ] && awk -v d="$(field "$ad" events_per_s)" -v b="$(field "$an" events_per_s)" -v c="$c" \
+      'BEGIN { printf "consumers=%d: paimon-approval %d redemption events/s end to end = %.1f%% of the bus no-op handler rate (%d/s) in the same run\n", c, d, (b > 0) ? 100*d/b : 0, b }'
+  done
+  appr_stop
+else
+  echo "devchain did not start (see $PAIMON_RUN_DIR/approval-devchain.log)" >&2
+fi
+
+echo "== risk: one full metrics cycle on the devchain; 1 year of minute data resampled to 1 d / 1 h"
+risk_port=$((base + 40))
+risk_stop() { PAIMON_ANVIL_PORT=$risk_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/risk "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1; }
+trap '"$repo/deploy/local/stack.sh" stop >/dev/null 2>&1; for f in chain_stop lst_stop appr_stop risk_stop; do declare -F $f >/dev/null && $f; done' EXIT
+mkdir -p "$PAIMON_RUN_DIR/risk"
+if PAIMON_ANVIL_PORT=$risk_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/risk "$repo/deploy/devchain/devchain.sh" start >"$PAIMON_RUN_DIR/risk-devchain.log" 2>&1; then
+  rsk=$(PAIMON_REPO=$repo "$build/bench/risk_bench" "$PAIMON_RUN_DIR/risk/devchain.json" \
+    "postgresql://postgres@127.0.0.1:$PAIMON_PG_PORT/postgres" 50 2>"$PAIMON_RUN_DIR/risk-bench.log") || echo "risk_bench failed" >&2
+  if [ -n "$rsk" ]; then
+    echo "$rsk"; echo "$rsk" >> "$out"
+    rc=$(grep '"risk_cycle"' <<<"$rsk"); rh=$(grep '"risk_history"' <<<"$rsk")
+    [ -n "$rc" ] && echo "risk cycle with $(field "$rc" assets) assets (the fixture vault lists at most 16; 50 is not possible on it): p50 $(field "$rc" p50_ms) ms p99 $(field "$rc" p99_ms) ms"
+    [ -n "$rh" ] && awk -v p="$(field "$rh" p50_1d_ms)" -v q="$(field "$rh" p99_1d_ms)" -v r="$(field "$rh" rows)" \
+      'BEGIN { printf "risk history %d minute rows -> 1 d buckets: p50 %.1f ms p99 %.1f ms; target < 50 ms: %s\n", r, p, q, (q < 50) ? "MET" : "NOT MET" }'
+  fi
+  risk_stop
+else
+  echo "risk devchain did not start (see $PAIMON_RUN_DIR/risk-devchain.log)" >&2
+fi

@@ -373,6 +373,77 @@ static tkt_status vote_as(int approver, const char *user, const char *role, cons
     return tkt_vote(&g.app, &v, NULL, msg, sizeof msg);
 }
 
+/* ------------------------------------------------------------------ on-chain requests */
+
+/* A uint view of the vault read with cast; the leading decimal of its answer. */
+static unsigned long long cast_uint(const char *sig, const char *args)
+{
+    char cmd[512], out[512];
+    snprintf(cmd, sizeof cmd, "call --rpc-url %s %s '%s' %s", g.rpc_url, g.vault, sig, args);
+    if (th_cast(cmd, out, sizeof out) != 0)
+        fail_msg("cast call %s: %s", sig, out);
+    return strtoull(out, NULL, 10);
+}
+
+/* Investor `inv` redeems `whole` shares (18 decimals) on `channel`; the new request id. */
+static int redeem(int inv, const char *whole, int channel)
+{
+    char args[256];
+    snprintf(args, sizeof args, "%s000000000000000000 %s %s %d", whole, g.investor[inv],
+             g.investor[inv], channel);
+    cast_send(g.investor_key[inv], "requestRedeem(uint256,address,address,uint8)", args);
+    int id = (int)cast_uint("redemptionCount()(uint256)", "");
+    char idbuf[24];
+    snprintf(idbuf, sizeof idbuf, "%d", id);
+    assert_int_equal(chain_status(idbuf), 1);
+    return id;
+}
+
+static const char *rid_of(int id)
+{
+    static char buf[4][160];
+    static int k;
+    char *o = buf[k++ % 4];
+    snprintf(o, 160, "%llu:%s:%d", (unsigned long long)g.chain_id, g.vault, id);
+    return o;
+}
+
+static void set_policy(const char *key, const char *value)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "UPDATE approval.approval_policies SET value = '%s' WHERE key = '%s'",
+             value, key);
+    th_pg_exec(g.pg, sql);
+}
+
+static const char *dc_key(const char *account)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "accounts"), account), "privateKey"));
+}
+
+/* A vote with an explicit reason (NULL = none), signed by approver `who`. */
+static tkt_status vote_reason(int who, const char *user, const char *ticket, const char *decision,
+                              const char *nonce, const char *reason)
+{
+    int64_t now = util_now_ms();
+    uint64_t deadline = (uint64_t)(now / 1000 + 600);
+    char sig[140], dl[24], msg[200];
+    sign_vote(who, ticket, decision, nonce, deadline, sig);
+    snprintf(dl, sizeof dl, "%llu", (unsigned long long)deadline);
+    tkt_vote_req v = {.ticket_id = ticket,
+                      .decision = decision,
+                      .reason = reason,
+                      .user = user,
+                      .role = "operator",
+                      .wallet = g.approver[who],
+                      .nonce = nonce,
+                      .deadline = dl,
+                      .signature = sig,
+                      .now_ms = now};
+    return tkt_vote(&g.app, &v, NULL, msg, sizeof msg);
+}
+
 /* ------------------------------------------------------------------ fixtures */
 
 static int read_addr_key(cJSON *o, char addr[43], uint8_t key[32])
@@ -938,6 +1009,277 @@ static void test_settlement_waits_for_liquidity(void **state)
                      1);
 }
 
+static void test_channels_and_thresholds_on_chain(void **state)
+{
+    (void)state;
+    /* Real requests on both channels, below and above the default thresholds (standard
+     * 100K, emergency 30K), booked from their real logs. */
+    static const struct {
+        const char *shares;
+        int channel;
+        const char *mode;
+        int required;
+        long long sla_ms, due_s;
+    } cases[] = {
+        {"50000", 0, "auto", 0, 0, 7 * 86400},
+        {"150000", 0, "ticket", 2, 86400000LL, 7 * 86400},
+        {"10000", 1, "auto", 0, 0, 86400},
+        {"40000", 1, "ticket", 1, 7200000LL, 86400},
+    };
+    int ids[6];
+    for (size_t i = 0; i < 4; i++) {
+        ids[i] = redeem(1, cases[i].shares, cases[i].channel);
+        char idn[24];
+        snprintf(idn, sizeof idn, "%d", ids[i]);
+        assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionRequested", idn)),
+                         BUS_OK);
+        const char *rid = rid_of(ids[i]);
+        assert_string_equal(
+            text("SELECT channel || '/' || approval_mode FROM "
+                 "approval.redemption_requests WHERE id = '%s'",
+                 rid),
+            text("SELECT '%s/%s'", cases[i].channel ? "emergency" : "standard", cases[i].mode));
+        assert_int_equal(scalar("SELECT extract(epoch FROM due_at - requested_at)::bigint FROM "
+                                "approval.redemption_requests WHERE id = '%s'",
+                                rid),
+                         cases[i].due_s);
+        if (cases[i].required) {
+            assert_int_equal(scalar("SELECT required_approvals FROM approval.approval_tickets "
+                                    "WHERE redemption_id = '%s'",
+                                    rid),
+                             cases[i].required);
+            assert_int_equal(scalar("SELECT sla_ms FROM approval.approval_tickets WHERE "
+                                    "redemption_id = '%s'",
+                                    rid),
+                             cases[i].sla_ms);
+        } else {
+            assert_int_equal(scalar("SELECT count(*) FROM approval.approval_tickets WHERE "
+                                    "redemption_id = '%s'",
+                                    rid),
+                             0);
+        }
+    }
+    /* Exactly at the threshold (set to the chain's own gross amount): automatic; one base
+     * unit above it: a ticket. */
+    char idb[24];
+    ids[4] = redeem(0, "25000", 1);
+    snprintf(idb, sizeof idb, "%d", ids[4]);
+    envelope *e = event_envelope("RedemptionRequested", idb);
+    const char *gross = cJSON_GetStringValue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(e->payload, "args"), "grossAssets"));
+    assert_non_null(gross);
+    set_policy("threshold.emergency", gross);
+    assert_int_equal(deliver(book_chain_event, e), BUS_OK);
+    assert_string_equal(text("SELECT approval_mode FROM approval.redemption_requests WHERE id = "
+                             "'%s'",
+                             rid_of(ids[4])),
+                        "auto");
+    ids[5] = redeem(0, "25000", 1);
+    snprintf(idb, sizeof idb, "%d", ids[5]);
+    e = event_envelope("RedemptionRequested", idb);
+    money_u256 g5, one, below;
+    assert_int_equal(money_from_dec(&g5,
+                                    cJSON_GetStringValue(cJSON_GetObjectItem(
+                                        cJSON_GetObjectItem(e->payload, "args"), "grossAssets")),
+                                    NULL, 0),
+                     0);
+    money_from_u64(&one, 1);
+    assert_int_equal(money_sub(&below, &g5, &one), 0);
+    char thr[MONEY_DEC_MAX];
+    money_to_dec(&below, thr, sizeof thr);
+    set_policy("threshold.emergency", thr);
+    assert_int_equal(deliver(book_chain_event, e), BUS_OK);
+    assert_string_equal(text("SELECT approval_mode FROM approval.redemption_requests WHERE id = "
+                             "'%s'",
+                             rid_of(ids[5])),
+                        "ticket");
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_tickets"), 3);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.transactions"), 3);
+
+    /* The automatic ones are approved on chain; the tickets wait. */
+    const int autos[3] = {ids[0], ids[2], ids[4]};
+    char key[200], idc[24];
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "approve:%s", rid_of(autos[i]));
+        run_outbox_until(key, "confirmed");
+        snprintf(idc, sizeof idc, "%d", autos[i]);
+        assert_int_equal(chain_status(idc), 2);
+    }
+    const int tickets[3] = {ids[1], ids[3], ids[5]};
+    for (int i = 0; i < 3; i++) {
+        snprintf(idc, sizeof idc, "%d", tickets[i]);
+        assert_int_equal(chain_status(idc), 1);
+    }
+    /* The emergency ticket needs one approval: approved on chain. */
+    char tid[64];
+    util_strlcpy(
+        tid,
+        text("SELECT id FROM approval.approval_tickets WHERE redemption_id = '%s'", rid_of(ids[3])),
+        sizeof tid);
+    assert_int_equal(vote_as(2, "u2", "operator", NULL, tid, "approve", "11", 600, NULL), TKT_OK);
+    snprintf(key, sizeof key, "approve:%s", rid_of(ids[3]));
+    run_outbox_until(key, "confirmed");
+    snprintf(idc, sizeof idc, "%d", ids[3]);
+    assert_int_equal(chain_status(idc), 2);
+    /* Their RedemptionApproved logs move the book without any reconciliation. */
+    const int approved[4] = {ids[0], ids[2], ids[4], ids[3]};
+    for (int i = 0; i < 4; i++) {
+        snprintf(idc, sizeof idc, "%d", approved[i]);
+        assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionApproved", idc)),
+                         BUS_OK);
+        assert_string_equal(text("SELECT status FROM approval.redemption_requests WHERE id = '%s'",
+                                 rid_of(approved[i])),
+                            "approved");
+    }
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records WHERE action = "
+                            "'reconciled'"),
+                     0);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.redemption_requests WHERE status = "
+                            "'pending'"),
+                     2);
+}
+
+static void test_rejection_on_chain(void **state)
+{
+    (void)state;
+    /* 200K standard: a 2-approval ticket; one approval, then a rejection with a reason. */
+    int id = redeem(0, "200000", 0);
+    char idc[24];
+    snprintf(idc, sizeof idc, "%d", id);
+    assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionRequested", idc)), BUS_OK);
+    char tid[64];
+    util_strlcpy(tid, text("SELECT id FROM approval.approval_tickets"), sizeof tid);
+    assert_int_equal(vote_reason(0, "u0", tid, "approve", "1", NULL), TKT_OK);
+    long long records = scalar("SELECT count(*) FROM approval.approval_records");
+    /* A rejection must say why: refused, nothing written. */
+    assert_int_equal(vote_reason(1, "u1", tid, "reject", "1", NULL), TKT_BAD_REQUEST);
+    assert_int_equal(vote_reason(1, "u1", tid, "reject", "1", ""), TKT_BAD_REQUEST);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records"), records);
+    assert_int_equal(vote_reason(1, "u1", tid, "reject", "1", "KYC refresh pending"), TKT_OK);
+    assert_string_equal(text("SELECT status FROM approval.approval_tickets"), "rejected");
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records WHERE action = "
+                            "'vote_reject' AND actor = 'u1' AND signature ~ '^0x[0-9a-f]{130}$'"),
+                     1);
+    /* Exactly one transaction: rejectRedemption, never an approval. */
+    assert_int_equal(scalar("SELECT count(*) FROM approval.transactions"), 1);
+    char key[200];
+    snprintf(key, sizeof key, "reject:%s", rid_of(id));
+    assert_int_equal(scalar("SELECT count(*) FROM approval.transactions WHERE idempotency_key = "
+                            "'%s'",
+                            key),
+                     1);
+    /* A late vote changes nothing. */
+    assert_int_equal(vote_reason(2, "u2", tid, "approve", "1", NULL), TKT_CONFLICT);
+    run_outbox_until(key, "confirmed");
+    assert_int_equal(chain_status(idc), 3); /* Rejected */
+    /* The reason went on chain: the RedemptionRejected log carries it. */
+    envelope *e = event_envelope("RedemptionRejected", idc);
+    assert_string_equal(cJSON_GetStringValue(
+                            cJSON_GetObjectItem(cJSON_GetObjectItem(e->payload, "args"), "reason")),
+                        "KYC refresh pending");
+    assert_int_equal(deliver(book_chain_event, e), BUS_OK);
+    assert_string_equal(text("SELECT status || '/' || reject_reason FROM "
+                             "approval.redemption_requests WHERE id = '%s'",
+                             rid_of(id)),
+                        "rejected/KYC refresh pending");
+    assert_int_equal(scalar("SELECT count(*) FROM approval.approval_records WHERE action = "
+                            "'reconciled'"),
+                     0);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.sla_timers WHERE closed_at IS NULL"), 0);
+}
+
+static long long xlen(redisContext *rc, const char *key)
+{
+    redisReply *r = redisCommand(rc, "XLEN %s", key);
+    assert_non_null(r);
+    long long n = r->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+static void test_settlement_short_of_liquidity_on_chain(void **state)
+{
+    (void)state;
+    /* A 50K standard request, approved automatically and on chain. */
+    int id = redeem(0, "50000", 0);
+    char idc[24], key[200], err[256];
+    snprintf(idc, sizeof idc, "%d", id);
+    assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionRequested", idc)), BUS_OK);
+    snprintf(key, sizeof key, "approve:%s", rid_of(id));
+    run_outbox_until(key, "confirmed");
+    assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionApproved", idc)), BUS_OK);
+    /* The rebalancer buys USTB with all but 10K of L1. */
+    money_u256 l1, keep, spend;
+    assert_int_equal(stl_l1_balance(&g.app, &l1, err, sizeof err), 0);
+    money_from_dec(&keep, "10000000000000000000000", NULL, 0);
+    assert_int_equal(money_sub(&spend, &l1, &keep), 0);
+    char sp[MONEY_DEC_MAX], args[256];
+    money_to_dec(&spend, sp, sizeof sp);
+    const char *ustb = cJSON_GetStringValue(cJSON_GetObjectItem(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "contracts"), "assets"),
+                           0),
+        "token"));
+    snprintf(args, sizeof args, "%s %s 0", ustb, sp);
+    cast_send(dc_key("rebalancer"), "purchaseAsset(address,uint256,uint256)", args);
+    assert_int_equal(stl_l1_balance(&g.app, &l1, err, sizeof err), 0);
+    assert_int_equal(money_cmp(&l1, &keep), 0);
+
+    /* Due (T+7): L1 cannot cover it, so it waits and asks for liquidity once. */
+    increase_time(7 * 86400 + 60);
+    int64_t now;
+    int q = -1, w = -1;
+    assert_int_equal(stl_chain_now_ms(&g.app, &now, err, sizeof err), 0);
+    assert_int_equal(stl_settle(&g.app, now, &l1, &q, &w, err, sizeof err), 0);
+    assert_int_equal(q, 0);
+    assert_int_equal(w, 1);
+    assert_string_equal(text("SELECT settle_state FROM approval.redemption_requests WHERE id = "
+                             "'%s'",
+                             rid_of(id)),
+                        "waiting_liquidity");
+    const char *net =
+        text("SELECT net_assets FROM approval.redemption_requests WHERE id = '%s'", rid_of(id));
+    assert_int_equal(scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = "
+                            "'rebalance.requests' AND envelope LIKE '%%\"needed\":\"%s\"%%'",
+                            net),
+                     1);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.outgoing_messages WHERE topic = "
+                            "'alerts' AND priority = 'high' AND envelope LIKE "
+                            "'%%approval.liquidity%%' AND envelope LIKE '%%\"warning\"%%'"),
+                     1);
+    assert_int_equal(scalar("SELECT count(*) FROM approval.transactions WHERE idempotency_key "
+                            "LIKE 'settle:%%'"),
+                     0);
+    redisContext *rc = th_redis_fresh();
+    assert_true(out_flush(g.pool, rc, 500, err, sizeof err) >= 2);
+    assert_int_equal(xlen(rc, "paimon:rebalance.requests:high"), 1);
+    assert_true(xlen(rc, "paimon:alerts:high") >= 1);
+    /* The next pass, same chain state: still waiting, not asked again. */
+    assert_int_equal(stl_settle(&g.app, now, &l1, &q, &w, err, sizeof err), 0);
+    assert_int_equal(q, 0);
+    out_flush(g.pool, rc, 500, err, sizeof err);
+    assert_int_equal(xlen(rc, "paimon:rebalance.requests:high"), 1);
+    assert_int_equal(chain_status(idc), 2);
+
+    /* Liquidity arrives (USDT into the vault): settled on chain. */
+    char usdt_args[256], cmd[1024], out[2048];
+    snprintf(usdt_args, sizeof usdt_args, "%s 100000000000000000000000", g.vault);
+    snprintf(
+        cmd, sizeof cmd, "send --rpc-url %s --private-key %s %s 'mint(address,uint256)' %s",
+        g.rpc_url, dc_key("admin"),
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "contracts"), "usdt")),
+        usdt_args);
+    if (th_cast(cmd, out, sizeof out) != 0)
+        fail_msg("mint: %s", out);
+    assert_int_equal(stl_l1_balance(&g.app, &l1, err, sizeof err), 0);
+    assert_int_equal(stl_chain_now_ms(&g.app, &now, err, sizeof err), 0);
+    assert_int_equal(stl_settle(&g.app, now, &l1, &q, &w, err, sizeof err), 0);
+    assert_int_equal(q, 1);
+    snprintf(key, sizeof key, "settle:%s:1", rid_of(id));
+    run_outbox_until(key, "confirmed");
+    assert_int_equal(chain_status(idc), 4);
+    redisFree(rc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -948,6 +1290,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_votes_one_decision, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sla_reminder_and_escalation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settlement_waits_for_liquidity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channels_and_thresholds_on_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejection_on_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settlement_short_of_liquidity_on_chain, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
