@@ -91,7 +91,7 @@ stop:
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem -Ilibcommon -Itests/lib \
+	  --inline-suppr --suppress=missingIncludeSystem -Ilibcommon -Itests/lib -Iservices \
 	  --include=tests/lib/lint_macros.h libcommon services tests
 	clang-format --dry-run --Werror $(shell git ls-files '*.c' '*.h')
 
