@@ -157,12 +157,4 @@ CREATE TABLE settlement_forecast (
 -- describe and published after COMMIT (and re-published by a timer if Redis was away), so a
 -- decision is never lost between the database and the bus. Ids are deterministic: consumers
 -- dedupe redeliveries.
-CREATE TABLE outgoing_messages (
-  seq          bigserial    PRIMARY KEY,
-  topic        text         NOT NULL,
-  priority     text         NOT NULL CHECK (priority IN ('critical', 'high', 'normal')),
-  envelope     text         NOT NULL,
-  created_at   timestamptz  NOT NULL DEFAULT now(),
-  published_at timestamptz
-);
-CREATE INDEX outgoing_messages_unpublished_idx ON outgoing_messages (seq) WHERE published_at IS NULL;
+-- include: outgoing_messages.sql

@@ -204,12 +204,4 @@ CREATE TABLE asset_holdings_snapshots (
   PRIMARY KEY (day, asset)
 );
 
-CREATE TABLE outgoing_messages (
-  seq          bigserial    PRIMARY KEY,
-  topic        text         NOT NULL,
-  priority     text         NOT NULL CHECK (priority IN ('critical', 'high', 'normal')),
-  envelope     text         NOT NULL,
-  created_at   timestamptz  NOT NULL DEFAULT now(),
-  published_at timestamptz
-);
-CREATE INDEX outgoing_messages_unpublished_idx ON outgoing_messages (seq) WHERE published_at IS NULL;
+-- include: outgoing_messages.sql

@@ -1,71 +1,31 @@
-/* outmsg: transactional outgoing messages (see outmsg.h). */
+/* outmsg: the approval service's names for libcommon's transactional outgoing
+ * messages (txmsg.h): schema and source are always "approval". */
 #include "outmsg.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "envelope.h"
-#include "log.h"
+#include "txmsg.h"
 #include "util.h"
 
-#define SOURCE "approval"
+#define SCHEMA "approval"
 
 int out_enqueue(db_conn *tx, const char *topic, bus_priority prio, const char *id, const char *type,
                 cJSON *payload, char *err, size_t errlen)
 {
-    envelope *e = envelope_new(id, type, SOURCE, NULL, payload);
-    if (!e)
-        return util_err(err, errlen, "outgoing message without id or type");
-    envelope_set_priority(e, bus_priority_name(prio), NULL, 0);
-    if (envelope_validate(e, err, errlen) != 0) {
-        envelope_free(e);
-        return -1;
-    }
-    char *json = envelope_to_json(e);
-    envelope_free(e);
-    const char *p[3] = {topic, bus_priority_name(prio), json};
-    PGresult *r = db_query_prepared(tx, "out_enqueue",
-                                    "INSERT INTO approval.outgoing_messages (topic, priority, "
-                                    "envelope) VALUES ($1, $2, $3)",
-                                    3, p, err, errlen);
-    free(json);
-    if (!r)
-        return -1;
-    PQclear(r);
-    return 0;
-}
-
-/* Envelope ids allow [A-Za-z0-9:_.-]; anything else in a caller's key becomes '_'. */
-static void sanitize(char *s)
-{
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == ':' || *s == '_' || *s == '.' || *s == '-'))
-            *s = '_';
+    return txmsg_enqueue(tx, SCHEMA, SCHEMA, topic, prio, id, type, payload, err, errlen);
 }
 
 int out_alert(db_conn *tx, const char *severity, const char *category, const char *title,
               const char *message, const char *dedup_key, cJSON *labels, char *err, size_t errlen)
 {
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "severity", severity);
-    cJSON_AddStringToObject(p, "category", category);
-    cJSON_AddStringToObject(p, "title", title);
-    if (message)
-        cJSON_AddStringToObject(p, "message", message);
-    if (dedup_key)
-        cJSON_AddStringToObject(p, "dedup_key", dedup_key);
-    if (labels)
-        cJSON_AddItemToObject(p, "labels", labels);
-    char trace[33], id[200];
-    envelope_trace_new(trace);
-    snprintf(id, sizeof id, "approval:alert:%.120s:%s", dedup_key ? dedup_key : category, trace);
-    sanitize(id);
-    bus_priority prio = strcmp(severity, "critical") == 0  ? BUS_CRITICAL
-                        : strcmp(severity, "warning") == 0 ? BUS_HIGH
-                                                           : BUS_NORMAL;
-    return out_enqueue(tx, "alerts", prio, id, "alert.raised", p, err, errlen);
+    txmsg_alert_spec a = {.severity = severity,
+                          .category = category,
+                          .title = title,
+                          .message = message,
+                          .dedup_key = dedup_key,
+                          .labels = labels};
+    return txmsg_alert(tx, SCHEMA, SCHEMA, &a, err, errlen);
 }
 
 int out_update(db_conn *tx, const char *type, const char *id, cJSON *payload, char *err,
@@ -73,71 +33,12 @@ int out_update(db_conn *tx, const char *type, const char *id, cJSON *payload, ch
 {
     char trace[33], eid[200];
     envelope_trace_new(trace);
-    snprintf(eid, sizeof eid, "approval:%.150s:%s", id, trace);
-    sanitize(eid);
+    snprintf(eid, sizeof eid, SCHEMA ":%.150s:%s", id, trace);
+    txmsg_sanitize_id(eid);
     return out_enqueue(tx, "updates", BUS_NORMAL, eid, type, payload, err, errlen);
 }
 
 int out_flush(db_pool *db, redisContext *rc, int max, char *err, size_t errlen)
 {
-    db_conn *c = db_acquire(db, 2000, err, errlen);
-    if (!c)
-        return -1;
-    int sent = 0;
-    if (db_exec(c, "BEGIN", err, errlen) != 0) {
-        db_release(db, c);
-        return -1;
-    }
-    char lim[16];
-    snprintf(lim, sizeof lim, "%d", max > 0 ? max : 100);
-    const char *p[1] = {lim};
-    PGresult *r = db_query_prepared(c, "out_claim",
-                                    "SELECT seq, topic, priority, envelope FROM "
-                                    "approval.outgoing_messages WHERE published_at IS NULL ORDER "
-                                    "BY seq LIMIT $1::int FOR UPDATE SKIP LOCKED",
-                                    1, p, err, errlen);
-    if (!r) {
-        db_release(db, c);
-        return -1;
-    }
-    int rc_out = 0;
-    for (int i = 0; i < PQntuples(r); i++) {
-        envelope *e = NULL;
-        const char *json = PQgetvalue(r, i, 3);
-        char why[UTIL_ERRLEN];
-        if (envelope_parse(json, strlen(json), &e, why, sizeof why) != 0) {
-            /* Cannot happen for rows we wrote; never let one bad row block the queue. */
-            log_error("dropping unparsable outgoing message", "seq", PQgetvalue(r, i, 0), "error",
-                      why);
-        } else {
-            const char *topic = PQgetvalue(r, i, 1);
-            int prio = bus_priority_parse(PQgetvalue(r, i, 2));
-            long maxlen = strcmp(topic, "updates") == 0 ? OUT_UPDATES_MAXLEN : 0;
-            int ok = bus_publish(rc, topic, (bus_priority)prio, e, maxlen, err, errlen);
-            envelope_free(e);
-            if (ok != 0) {
-                rc_out = -1;
-                break;
-            }
-        }
-        const char *sp[1] = {PQgetvalue(r, i, 0)};
-        PGresult *u = db_query_prepared(c, "out_mark",
-                                        "UPDATE approval.outgoing_messages SET published_at = "
-                                        "now() WHERE seq = $1::bigint",
-                                        1, sp, err, errlen);
-        if (!u) {
-            rc_out = -1;
-            break;
-        }
-        PQclear(u);
-        sent++;
-    }
-    PQclear(r);
-    char err2[UTIL_ERRLEN];
-    if (db_exec(c, "COMMIT", err2, sizeof err2) != 0) {
-        db_release(db, c);
-        return util_err(err, errlen, "%s", err2);
-    }
-    db_release(db, c);
-    return rc_out == 0 ? sent : -1;
+    return txmsg_flush(db, SCHEMA, rc, max, err, errlen);
 }

@@ -15,7 +15,6 @@
 #include "bus.h"
 #include "db.h"
 
-#define RK_UPDATES_MAXLEN 100000L
 
 /* Queues an envelope (id, type, payload) for topic at prio inside tx. */
 int rk_out_enqueue(db_conn *tx, const char *topic, bus_priority prio, const char *id,

@@ -139,3 +139,25 @@ if PAIMON_ANVIL_PORT=$risk_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/risk "$repo/deplo
 else
   echo "risk devchain did not start (see $PAIMON_RUN_DIR/risk-devchain.log)" >&2
 fi
+
+echo "== rebalance: planner time for 200 assets; preview latency (plan + eth_simulateV1) on a real paimon-rebalance (anvil)"
+rb_port=$((base + 50))
+rb_stop() { PAIMON_ANVIL_PORT=$rb_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/rebalance "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1; }
+trap '"$repo/deploy/local/stack.sh" stop >/dev/null 2>&1; for f in chain_stop lst_stop appr_stop risk_stop rb_stop; do declare -F $f >/dev/null && $f; done' EXIT
+mkdir -p "$PAIMON_RUN_DIR/rebalance"
+if PAIMON_ANVIL_PORT=$rb_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/rebalance "$repo/deploy/devchain/devchain.sh" start \
+    >"$PAIMON_RUN_DIR/rebalance-devchain.log" 2>&1; then
+  rb=$(PAIMON_REPO=$repo "$build/bench/rebalance_bench" "$PAIMON_RUN_DIR/rebalance/devchain.json" "$redis_url" \
+    "$pg_url" "$build/bin/paimon-rebalance" $((base + 51)) "$PAIMON_RUN_DIR") || echo "rebalance_bench failed" >&2
+  rb_stop
+else
+  echo "rebalance devchain did not start (see $PAIMON_RUN_DIR/rebalance-devchain.log)" >&2
+  rb=$("$build/bench/rebalance_bench") || echo "rebalance_bench failed" >&2
+fi
+if [ -n "${rb:-}" ]; then
+  echo "$rb"; echo "$rb" >> "$out"
+  rp=$(grep '"rebalance_planner"' <<<"$rb"); rv=$(grep '"rebalance_preview"' <<<"$rb")
+  [ -n "$rp" ] && awk -v p99="$(field "$rp" p99_us)" -v p50="$(field "$rp" p50_us)" \
+    'BEGIN { printf "planner, 200 assets: p50 %d us p99 %d us; target < 1 ms: %s\n", p50, p99, (p99 < 1000) ? "MET" : "NOT MET" }'
+  [ -n "$rv" ] && echo "preview latency against the devchain: p50 $(field "$rv" p50_ms) ms p99 $(field "$rv" p99_ms) ms"
+fi
