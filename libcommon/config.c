@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 #include <strings.h>
 
 /* ---- growable string ------------------------------------------------------ */
@@ -514,4 +516,37 @@ char *cfg_usage(const cfg_var *vars, size_t n)
         sb_printf(&sb, "%s%s\n", v->help ? "  " : "", v->help ? v->help : "");
     }
     return sb.p;
+}
+
+int cfg_json_string(const char *path, const char *dotted, char *out, size_t len, char *err,
+                    size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return util_err(err, errlen, "cannot open %s", path);
+    size_t cap = 1u << 20;
+    char *buf = util_malloc(cap);
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    cJSON *root = cJSON_Parse(buf);
+    free(buf);
+    const cJSON *j = root;
+    char key[128];
+    for (const char *p = dotted; j && *p;) {
+        size_t k = strcspn(p, ".");
+        if (k == 0 || k >= sizeof key)
+            break;
+        memcpy(key, p, k);
+        key[k] = '\0';
+        j = cJSON_GetObjectItemCaseSensitive(j, key);
+        p += k + (p[k] == '.');
+    }
+    const char *v = cJSON_GetStringValue(j);
+    int rc =
+        v && strlen(v) < len ? 0 : util_err(err, errlen, "%s has no string at %s", path, dotted);
+    if (rc == 0)
+        memcpy(out, v, strlen(v) + 1);
+    cJSON_Delete(root);
+    return rc;
 }

@@ -88,6 +88,11 @@ char *cfg_render(const cfg_var *vars, size_t n);
 char *cfg_usage(const cfg_var *vars, size_t n);
 
 /* The value parsers, exposed for modules that read typed values elsewhere. */
+/* Reads the string at a dotted path ("contracts.vault") of a JSON file (at most 1 MiB),
+ * e.g. the devchain's address book. 0 / -1 with a reason. */
+int cfg_json_string(const char *path, const char *dotted, char *out, size_t len, char *err,
+                    size_t errlen);
+
 int cfg_parse_int(const char *s, int64_t *out, char *err, size_t errlen);
 int cfg_parse_duration_ms(const char *s, int64_t *out, char *err, size_t errlen);
 int cfg_parse_bool(const char *s, int *out, char *err, size_t errlen);

@@ -1311,3 +1311,14 @@ int outbox_step(outbox *o, char *err, size_t errlen)
     }
     return advanced;
 }
+
+void outbox_run(outbox *o, int64_t every_ms, const atomic_int *stop)
+{
+    char err[UTIL_ERRLEN];
+    while (!atomic_load(stop)) {
+        if (outbox_step(o, err, sizeof err) < 0)
+            log_warn("outbox pass failed", "schema", o->schema, "error", err);
+        for (int64_t t = 0; t < every_ms && !atomic_load(stop); t += 50)
+            util_sleep_ms(50);
+    }
+}

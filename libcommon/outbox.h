@@ -37,6 +37,7 @@
 #ifndef PAIMON_OUTBOX_H
 #define PAIMON_OUTBOX_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -122,6 +123,10 @@ void outbox_free(outbox *o); /* NULL is fine */
  * changed status or got a new attempt, or -1 when a pass could not complete
  * (database / Redis / RPC unavailable; err says why): the caller backs off and
  * calls again, nothing is lost. */
+/* Runs outbox_step every every_ms until *stop becomes non-zero (checked every 50 ms,
+ * so a shutdown waits for at most the pass in hand): a worker thread's whole body. */
+void outbox_run(outbox *o, int64_t every_ms, const atomic_int *stop);
+
 int outbox_step(outbox *o, char *err, size_t errlen);
 
 typedef struct outbox_stats {

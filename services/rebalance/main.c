@@ -126,13 +126,7 @@ static int job_daily(void *ud, char *err, size_t errlen)
 static void *outbox_main(void *ud)
 {
     daemon_state *d = ud;
-    char err[UTIL_ERRLEN];
-    while (!atomic_load(&d->stop)) {
-        if (outbox_step(d->ob, err, sizeof err) < 0)
-            log_warn("outbox pass failed", "error", err);
-        for (int64_t t = 0; t < outbox_every && !atomic_load(&d->stop); t += 50)
-            util_sleep_ms(50);
-    }
+    outbox_run(d->ob, outbox_every, &d->stop);
     return NULL;
 }
 
@@ -156,26 +150,6 @@ static void stop_workers(void *ud)
 {
     daemon_state *d = ud;
     atomic_store(&d->stop, 1);
-}
-
-static int vault_from_devchain(const char *path, char *out, size_t len)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char *buf = util_malloc(1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    const char *v =
-        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "contracts"), "vault"));
-    int rc = v ? 0 : -1;
-    if (v)
-        util_strlcpy(out, v, len);
-    cJSON_Delete(j);
-    return rc;
 }
 
 static int usdt_var(const char *name, const char *v, money_u256 *out)
@@ -209,7 +183,7 @@ int main(void)
     if (vault_addr && *vault_addr)
         util_strlcpy(vault, vault_addr, sizeof vault);
     else if (devchain_json && *devchain_json &&
-             vault_from_devchain(devchain_json, vault, sizeof vault))
+             cfg_json_string(devchain_json, "contracts.vault", vault, sizeof vault, NULL, 0))
         log_error("cannot read the vault from devchain.json", "path", devchain_json);
     uint8_t vb[20];
     if (hex_addr_parse(vault, vb, err, sizeof err) != 0) {

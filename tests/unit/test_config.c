@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "config.h"
@@ -388,13 +389,39 @@ static void test_env_and_small_err(void **state)
     assert_non_null(strstr(e2, "X: invalid built-in default"));
 }
 
+static void test_json_string(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/paimon_cfg_json_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *doc = "{\"contracts\":{\"vault\":\"0xabc\",\"n\":1},\"x\":\"y\"}";
+    assert_int_equal(write(fd, doc, strlen(doc)), (ssize_t)strlen(doc));
+    close(fd);
+    char out[16], err[256];
+    assert_int_equal(cfg_json_string(path, "contracts.vault", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "0xabc");
+    assert_int_equal(cfg_json_string(path, "x", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "y");
+    assert_int_equal(cfg_json_string(path, "contracts.n", out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(cfg_json_string(path, "contracts.nope", out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(cfg_json_string(path, "contracts.vault", out, 3, err, sizeof err), -1);
+    unlink(path);
+    assert_int_equal(cfg_json_string(path, "x", out, sizeof out, err, sizeof err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_and_values), cmocka_unit_test(test_all_problems_listed),
-        cmocka_unit_test(test_int_parsing),         cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_bools_ports_enums),   cmocka_unit_test(test_urls),
-        cmocka_unit_test(test_lists_and_strings),   cmocka_unit_test(test_secrets_masked),
+        cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_defaults_and_values),
+        cmocka_unit_test(test_all_problems_listed),
+        cmocka_unit_test(test_int_parsing),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_bools_ports_enums),
+        cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_lists_and_strings),
+        cmocka_unit_test(test_secrets_masked),
         cmocka_unit_test(test_env_and_small_err),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
