@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 APT_PKGS=(build-essential pkg-config libhiredis-dev libpq-dev libevent-dev libcjson-dev
   libcurl4-openssl-dev libwebsockets-dev libssl-dev libsecp256k1-dev libargon2-dev
   libcmocka-dev nettle-dev redis-server redis-tools postgresql-15 postgresql-contrib
-  nodejs npm cppcheck clang-format valgrind)
+  nodejs npm cppcheck clang-format valgrind wrk python3-fastapi python3-uvicorn python3-jwt)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -67,7 +67,7 @@ case "${1:-start}" in
       echo "$d  http://127.0.0.1:$port  pid $!  log $PAIMON_RUN_DIR/daemons/$d.log"
     done
     if [ -x "$build/bin/paimon-api" ]; then
-      echo "API        http://127.0.0.1:${ports[api]}/api/v1  docs http://127.0.0.1:${ports[api]}/docs"
+      echo "API        http://127.0.0.1:${ports[api]}/api/v1  docs http://127.0.0.1:${ports[api]}/docs  websocket ws://127.0.0.1:8090/ws"
       echo "           login $PAIMON_BOOTSTRAP_ADMIN_EMAIL / $PAIMON_BOOTSTRAP_ADMIN_PASSWORD (local only)"
     fi
     echo "local stack is up (run folder: $PAIMON_RUN_DIR); stop it with: make stop"

@@ -450,6 +450,7 @@ typedef struct proxy {
     gw_ctx *c;
     struct evhttp_connection *conn;
     char service[16];
+    char cache_key[512]; /* "" = not cached */
 } proxy;
 
 static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
@@ -508,6 +509,8 @@ static void proxy_reply(struct evhttp_request *resp, proxy *p)
     } else if (cJSON_IsTrue(succ)) {
         cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(j, "data");
         cJSON_Delete(j);
+        if (code == 200 && p->cache_key[0])
+            gw_cache_put(c, p->cache_key, data);
         gw_ok(c, code, data);
     } else if (code >= 500) {
         cJSON_Delete(j);
@@ -599,8 +602,22 @@ void h_proxy(gw_ctx *c)
     char full[4200];
     const char *qs = http_query_string(req);
     snprintf(full, sizeof full, "%s%s%s", path, qs ? "?" : "", qs ? qs : "");
+    /* hot reads whose answer is the same for every caller: at most one upstream call per
+     * loop per TTL, however many clients poll */
+    int cacheable = (rt->flags & GW_CACHE) && strcmp(http_method(req), "GET") == 0;
+    if (cacheable) {
+        const cJSON *hit = gw_cache_get(c, full);
+        if (hit) {
+            evhttp_uri_free(u);
+            gw_header(c, "X-Cache", "hit");
+            gw_ok(c, 200, cJSON_Duplicate(hit, 1));
+            return;
+        }
+    }
     proxy *p = util_calloc(1, sizeof *p);
     p->c = c;
+    if (cacheable)
+        util_strlcpy(p->cache_key, full, sizeof p->cache_key);
     util_strlcpy(p->service, rt->service, sizeof p->service);
     struct evhttp_connection *conn =
         evhttp_connection_base_new(gw_base(c), NULL, host, (ev_uint16_t)(port > 0 ? port : 80));

@@ -29,8 +29,17 @@ typedef struct binding {
     jsonschema *schema; /* borrowed from gw */
 } binding;
 
+#define CACHE_SLOTS 16
+
+typedef struct cache_slot {
+    char key[512];
+    cJSON *data;
+    int64_t expires_ms; /* monotonic */
+} cache_slot;
+
 struct gw_loop {
     gw *g;
+    cache_slot cache[CACHE_SLOTS];
     int index;
     struct event_base *base;
     int own_base;
@@ -157,6 +166,45 @@ redisContext *gw_redis(gw_ctx *c, char *err, size_t errlen)
             l->redis_retry_ms = util_mono_ms() + 1000;
     }
     return l->redis;
+}
+
+/* ---------- hot-read cache ---------- */
+
+const cJSON *gw_cache_get(gw_ctx *c, const char *key)
+{
+    int64_t now = util_mono_ms();
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        cache_slot *s = &c->loop->cache[i];
+        if (s->data && s->expires_ms > now && strcmp(s->key, key) == 0)
+            return s->data;
+    }
+    return NULL;
+}
+
+void gw_cache_put(gw_ctx *c, const char *key, const cJSON *data)
+{
+    int64_t ttl = c->loop->g->cfg->cache_ttl_ms;
+    if (ttl <= 0 || !data || strlen(key) >= sizeof c->loop->cache[0].key)
+        return;
+    /* the same key, else a free or stale slot, else the one expiring first */
+    cache_slot *pick = NULL;
+    int64_t now = util_mono_ms();
+    for (int i = 0; i < CACHE_SLOTS && !pick; i++)
+        if (c->loop->cache[i].data && strcmp(c->loop->cache[i].key, key) == 0)
+            pick = &c->loop->cache[i];
+    for (int i = 0; i < CACHE_SLOTS && !pick; i++)
+        if (!c->loop->cache[i].data || c->loop->cache[i].expires_ms <= now)
+            pick = &c->loop->cache[i];
+    if (!pick) {
+        pick = &c->loop->cache[0];
+        for (int i = 1; i < CACHE_SLOTS; i++)
+            if (c->loop->cache[i].expires_ms < pick->expires_ms)
+                pick = &c->loop->cache[i];
+    }
+    cJSON_Delete(pick->data);
+    pick->data = cJSON_Duplicate(data, 1);
+    util_strlcpy(pick->key, key, sizeof pick->key);
+    pick->expires_ms = now + ttl;
 }
 
 /* ---------- replies ---------- */
@@ -395,11 +443,12 @@ static int rate_limit(gw_ctx *c, const char *key, const rl_policy *p, int header
 
 /* ---------- authentication ---------- */
 
-static int auth_jwt(gw_ctx *c, const char *token)
+int gw_access_verify(const gw_config *cfg, redisContext *redis, const char *token,
+                     gw_principal *out)
 {
-    const gw_config *cfg = c->loop->g->cfg;
     cJSON *claims = NULL;
     char err[UTIL_ERRLEN];
+    memset(out, 0, sizeof *out);
     if (jwt_verify(token, cfg->jwt_key, cfg->jwt_key_len, util_now_ms() / 1000, 5, &claims, err,
                    sizeof err) != 0)
         return -1;
@@ -413,21 +462,20 @@ static int auth_jwt(gw_ctx *c, const char *token)
     int rc = -1;
     if (!cJSON_IsString(typ) || strcmp(typ->valuestring, "access") != 0 || !cJSON_IsString(iss) ||
         strcmp(iss->valuestring, cfg->jwt_issuer) != 0 || !cJSON_IsString(sub) ||
-        strlen(sub->valuestring) >= sizeof c->user_id || !cJSON_IsString(role) ||
+        strlen(sub->valuestring) >= sizeof out->user_id || !cJSON_IsString(role) ||
         rbac_role_parse(role->valuestring) < 0 || !cJSON_IsString(jti) ||
-        strlen(jti->valuestring) >= sizeof c->jti ||
-        (wal && (!cJSON_IsString(wal) || strlen(wal->valuestring) >= sizeof c->wallet)))
+        strlen(jti->valuestring) >= sizeof out->jti ||
+        (wal && (!cJSON_IsString(wal) || strlen(wal->valuestring) >= sizeof out->wallet)))
         goto out;
-    util_strlcpy(c->user_id, sub->valuestring, sizeof c->user_id);
-    util_strlcpy(c->jti, jti->valuestring, sizeof c->jti);
+    util_strlcpy(out->user_id, sub->valuestring, sizeof out->user_id);
+    util_strlcpy(out->jti, jti->valuestring, sizeof out->jti);
     if (wal)
-        util_strlcpy(c->wallet, wal->valuestring, sizeof c->wallet);
-    c->role = (rbac_role)rbac_role_parse(role->valuestring);
-    c->exp = (int64_t)exp->valuedouble;
+        util_strlcpy(out->wallet, wal->valuestring, sizeof out->wallet);
+    out->role = (rbac_role)rbac_role_parse(role->valuestring);
+    out->exp = (int64_t)exp->valuedouble;
     /* logout puts the token's id on a deny list until it would have expired anyway */
-    redisContext *rc2 = gw_redis(c, err, sizeof err);
-    if (rc2) {
-        redisReply *r = redisCommand(rc2, "EXISTS paimon:api:revoked:%s", c->jti);
+    if (redis) {
+        redisReply *r = redisCommand(redis, "EXISTS paimon:api:revoked:%s", out->jti);
         int revoked = r && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
         if (r)
             freeReplyObject(r);
@@ -437,7 +485,23 @@ static int auth_jwt(gw_ctx *c, const char *token)
     rc = 0;
 out:
     cJSON_Delete(claims);
+    if (rc != 0)
+        memset(out, 0, sizeof *out);
     return rc;
+}
+
+static int auth_jwt(gw_ctx *c, const char *token)
+{
+    char err[UTIL_ERRLEN];
+    gw_principal p;
+    if (gw_access_verify(c->loop->g->cfg, gw_redis(c, err, sizeof err), token, &p) != 0)
+        return -1;
+    util_strlcpy(c->user_id, p.user_id, sizeof c->user_id);
+    util_strlcpy(c->jti, p.jti, sizeof c->jti);
+    util_strlcpy(c->wallet, p.wallet, sizeof c->wallet);
+    c->role = p.role;
+    c->exp = p.exp;
+    return 0;
 }
 
 /* Keys look like pk_<16 hex prefix>_<secret>; only SHA-256(key) is stored. */
@@ -858,6 +922,8 @@ void gw_free(gw *g)
     for (int i = 0; i < g->nloops; i++) {
         gw_loop *l = &g->loops[i];
         http_server_free(l->http);
+        for (int k = 0; k < CACHE_SLOTS; k++)
+            cJSON_Delete(l->cache[k].data);
         if (l->redis)
             redisFree(l->redis);
         free(l->bindings);

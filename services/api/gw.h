@@ -37,6 +37,7 @@ typedef void (*gw_handler)(gw_ctx *c);
 #define GW_ADMIN_IP 1u /* only from the admin IP allow-list */
 #define GW_NO_BODY  2u /* a mutating route that takes no body (ignored if sent) */
 #define GW_RAW      4u /* static files / documents: no envelope */
+#define GW_CACHE    8u /* hot GET proxy reads: 200 answers kept per loop for cache_ttl_ms */
 
 typedef struct gw_route {
     const char *method;
@@ -112,6 +113,12 @@ int gw_via_api_key(gw_ctx *c);
 void gw_set_actor(gw_ctx *c, const char *actor);
 const char *gw_openapi_json(gw_ctx *c);
 
+/* Per-loop cache of hot reads (no locks: each loop has its own). get returns a
+ * borrowed object valid until the handler returns, NULL when absent or stale; put
+ * copies data. Keys longer than the slot are simply not cached. */
+const cJSON *gw_cache_get(gw_ctx *c, const char *key);
+void gw_cache_put(gw_ctx *c, const char *key, const cJSON *data);
+
 void gw_defer(gw_ctx *c);
 void gw_ok(gw_ctx *c, int status, cJSON *data);
 void gw_fail(gw_ctx *c, int status, const char *code, const char *message, cJSON *details);
@@ -119,6 +126,21 @@ void gw_reply_raw(gw_ctx *c, int status, const char *content_type, const char *b
 void gw_header(gw_ctx *c, const char *name, const char *value);
 /* 500 with a generic message; the reason goes to the log only. */
 void gw_internal(gw_ctx *c, const char *why);
+
+/* Who an access token speaks for. */
+typedef struct gw_principal {
+    char user_id[64];
+    char wallet[43];
+    char jti[40];
+    int64_t exp; /* seconds since the epoch */
+    rbac_role role;
+} gw_principal;
+
+/* Verifies an access token (HS256 pinned, exp, iss, typ "access", claim shapes) and,
+ * when rc is non-NULL, that logout has not revoked it. 0 with *out filled, else -1.
+ * Shared by the REST middleware and the WebSocket server so both accept exactly the
+ * same tokens. Thread-safe (rc belongs to the caller's thread). */
+int gw_access_verify(const gw_config *cfg, redisContext *rc, const char *token, gw_principal *out);
 
 /* Issues an access token for a user. Owned string. */
 char *gw_access_token_new(gw *g, const char *user_id, rbac_role role, const char *wallet, char *err,

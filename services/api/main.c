@@ -2,7 +2,8 @@
  * key / SIWE authentication, RBAC, rate limits, an audit trail and proxies to the
  * services' internal HTTP. One event loop per core share PAIMON_HTTP_PORT (default
  * 8080) through SO_REUSEPORT; the first loop is the main thread's, which also owns the
- * life cycle (SIGTERM: stop accepting, finish in-flight requests, exit). */
+ * life cycle (SIGTERM: stop accepting, finish in-flight requests, exit). The WebSocket
+ * server (ws.h) runs beside them on PAIMON_WS_PORT (default 8090), path /ws. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +19,15 @@
 #include "log.h"
 #include "pw.h"
 #include "util.h"
+#include "ws.h"
 
 static char *redis_url, *database_url, *bind_addr, *loglevel_s, *jwt_secret, *issuer, *boot_email,
-    *boot_password, *siwe_domain, *internal_token, *openapi_path, *swagger_dir;
+    *boot_password, *siwe_domain, *internal_token, *openapi_path, *swagger_dir, *ws_stream;
 static char *internal_url[GW_NSERVICES];
 static int port, trust_proxy;
 static int64_t db_pool_n, threads, access_ttl, refresh_ttl, rl_ip, rl_user, rl_burst, login_acct,
-    login_ip, max_body, max_headers, chain_id, nonce_ttl, upstream_timeout, argon_t, argon_m;
+    login_ip, max_body, max_headers, chain_id, nonce_ttl, upstream_timeout, argon_t, argon_m,
+    ws_port_n, ws_queue, ws_max_clients, ws_auth_timeout, cache_ttl;
 static cfg_list cors, admin_allow;
 
 static const cfg_var vars[] = {
@@ -94,6 +97,18 @@ static const cfg_var vars[] = {
      "OpenAPI document (JSON-style YAML)"},
     {"PAIMON_SWAGGER_UI_DIR", CFG_STR, "deploy/node_modules/swagger-ui-dist", &swagger_dir, 1, 1000,
      NULL, 0, "swagger-ui-dist assets for /docs"},
+    {"PAIMON_API_CACHE_TTL", CFG_DURATION_MS, "1s", &cache_ttl, 0, 60000, NULL, 0,
+     "how long each loop serves hot reads (fund overview, risk metrics) from memory; 0 = off"},
+    {"PAIMON_WS_PORT", CFG_INT, "8090", &ws_port_n, 0, 65535, NULL, 0,
+     "WebSocket port (path /ws); 0 = no WebSocket server"},
+    {"PAIMON_WS_STREAM", CFG_STR, "paimon:updates:normal", &ws_stream, 1, 200, NULL, 0,
+     "stream the WebSocket server fans out (bus topic `updates`)"},
+    {"PAIMON_WS_QUEUE", CFG_INT, "256", &ws_queue, 4, 100000, NULL, 0,
+     "messages queued per WebSocket client before it is dropped as too slow"},
+    {"PAIMON_WS_MAX_CLIENTS", CFG_INT, "10000", &ws_max_clients, 1, 1000000, NULL, 0,
+     "WebSocket connections"},
+    {"PAIMON_WS_AUTH_TIMEOUT", CFG_DURATION_MS, "10s", &ws_auth_timeout, 100, 600000, NULL, 0,
+     "time a WebSocket client has to send its token"},
     {"PAIMON_ARGON2_T", CFG_INT, "2", &argon_t, 1, 100, NULL, 0, "argon2id passes"},
     {"PAIMON_ARGON2_M_KIB", CFG_INT, "19456", &argon_m, 8, 4194304, NULL, 0,
      "argon2id memory (KiB)"},
@@ -113,6 +128,7 @@ int main(void)
     life *l = NULL;
     db_pool *db = NULL;
     gw *g = NULL;
+    ws_server *ws = NULL;
     uint8_t key[64];
     size_t keylen = strlen(jwt_secret);
     if (keylen == 0) {
@@ -167,7 +183,7 @@ int main(void)
         .upstream_timeout_ms = upstream_timeout,
         .openapi_path = openapi_path,
         .swagger_dir = swagger_dir,
-        .cache_ttl_ms = 1000,
+        .cache_ttl_ms = cache_ttl,
     };
     for (int i = 0; i < GW_NSERVICES; i++)
         cfg.internal_url[i] = internal_url[i];
@@ -175,15 +191,33 @@ int main(void)
         goto fail;
     if (gw_start(g, err, sizeof err) != 0)
         goto fail;
-    log_info("api listening", "bind", bind_addr, "#port", LOG_I64(gw_port(g)), "#loops",
-             LOG_I64(nloops));
+    if (ws_port_n > 0) {
+        ws_config wc = {
+            .bind = bind_addr,
+            .port = (int)ws_port_n,
+            .redis_url = redis_url,
+            .stream = ws_stream,
+            .queue_max = (int)ws_queue,
+            .max_clients = (int)ws_max_clients,
+            .auth_timeout_ms = ws_auth_timeout,
+            .gw = &cfg,
+        };
+        if (!(ws = ws_new(&wc, err, sizeof err)) || ws_start(ws, err, sizeof err) != 0) {
+            gw_stop(g);
+            goto fail;
+        }
+    }
+    log_info("api listening", "bind", bind_addr, "#port", LOG_I64(gw_port(g)), "#ws_port",
+             LOG_I64(ws ? ws_port(ws) : 0), "#loops", LOG_I64(nloops));
     rc = life_run(l) == 0 ? 0 : 1;
+    ws_stop(ws);
     gw_stop(g);
     goto out;
 fail:
     log_error("api not started", "error", err);
     rc = 1;
 out:
+    ws_free(ws);
     gw_free(g);
     db_pool_free(db);
     life_free(l);

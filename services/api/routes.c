@@ -71,7 +71,7 @@ const gw_route gw_routes[] = {
 
     /* services still being built: proxied to their planned internal paths; 503 while the
      * service is not deployed */
-    {"GET", "/api/v1/fund/overview", V, 0, h_proxy, "risk", "/v1/fund/overview"},
+    {"GET", "/api/v1/fund/overview", V, GW_CACHE, h_proxy, "risk", "/v1/fund/overview"},
     {"GET", "/api/v1/redemptions", V, 0, h_proxy, "approval", "/v1/redemptions"},
     {"GET", "/api/v1/redemptions/:id", V, 0, h_proxy, "approval", "/v1/redemptions/:id"},
     {"GET", "/api/v1/approvals", V, 0, h_proxy, "approval", "/v1/tickets"},
@@ -79,6 +79,6 @@ const gw_route gw_routes[] = {
     {"POST", "/api/v1/approvals/:id/reject", O, 0, h_proxy, "approval", "/v1/tickets/:id/reject"},
     {"GET", "/api/v1/rebalance/status", V, 0, h_proxy, "rebalance", "/v1/status"},
     {"POST", "/api/v1/rebalance/trigger", A, 0, h_proxy, "rebalance", "/v1/trigger"},
-    {"GET", "/api/v1/risk/metrics", V, 0, h_proxy, "risk", "/v1/metrics"},
+    {"GET", "/api/v1/risk/metrics", V, GW_CACHE, h_proxy, "risk", "/v1/metrics"},
 };
 const size_t gw_nroutes = sizeof gw_routes / sizeof gw_routes[0];

@@ -161,3 +161,64 @@ if [ -n "${rb:-}" ]; then
     'BEGIN { printf "planner, 200 assets: p50 %d us p99 %d us; target < 1 ms: %s\n", p50, p99, (p99 < 1000) ? "MET" : "NOT MET" }'
   [ -n "$rv" ] && echo "preview latency against the devchain: p50 $(field "$rv" p50_ms) ms p99 $(field "$rv" p99_ms) ms"
 fi
+
+echo "== api: wrk GET /api/v1/fund/overview with a valid token, paimon-api vs FastAPI + uvicorn (same JSON, same JWT check), same run"
+api_port=$((base + 60)) api_up=$((base + 61)) api_peer=$((base + 62))
+api_pids=()
+api_stop() { for p in "${api_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; api_pids=(); }
+# shellcheck disable=SC2154 # f is the loop variable inside the trap string
+trap '"$repo/deploy/local/stack.sh" stop >/dev/null 2>&1; for f in chain_stop lst_stop appr_stop risk_stop rb_stop api_stop; do declare -F $f >/dev/null && $f; done' EXIT
+api_secret=bench-secret-bench-secret-bench-secret
+api_cpus=$(nproc)
+api_dur=${BENCH_API_SECONDS:-10}
+api_conns=${BENCH_API_CONNECTIONS:-64}
+export BENCH_JWT_SECRET=$api_secret BENCH_JWT_ISSUER=paimon-api
+if command -v wrk >/dev/null && /usr/bin/python3 -c 'import fastapi, uvicorn, jwt' 2>/dev/null; then
+  "$build/bin/paimon-migrate" --dir "$repo/migrations" --db "$pg_url" up api >"$PAIMON_RUN_DIR/api-migrate.log" 2>&1 || echo "api migrations failed" >&2
+  # The risk service's internal overview, served by the peer app's internal route.
+  /usr/bin/python3 -m uvicorn --app-dir "$repo/tests/bench" api_bench:app --host 127.0.0.1 --port "$api_up" \
+    --log-level warning >"$PAIMON_RUN_DIR/api-upstream.log" 2>&1 &
+  api_pids+=($!)
+  PAIMON_HTTP_PORT=$api_port PAIMON_WS_PORT=0 PAIMON_REDIS_URL=$redis_url \
+  PAIMON_DATABASE_URL="postgresql://paimon_api@127.0.0.1:$PAIMON_PG_PORT/paimon" \
+  PAIMON_JWT_SECRET=$api_secret PAIMON_BOOTSTRAP_ADMIN_EMAIL=bench@example.com \
+  PAIMON_BOOTSTRAP_ADMIN_PASSWORD=bench-password PAIMON_LOG_LEVEL=warn \
+  PAIMON_RATE_LIMIT_IP=10000000 PAIMON_RATE_LIMIT_PRINCIPAL=10000000 PAIMON_RATE_LIMIT_BURST=10000000 \
+  PAIMON_INTERNAL_URL_RISK=http://127.0.0.1:$api_up PAIMON_OPENAPI_PATH=$repo/schemas/openapi.yaml \
+    "$build/bin/paimon-api" >"$PAIMON_RUN_DIR/api.log" 2>&1 &
+  api_pids+=($!)
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$api_port/health/ready" >/dev/null 2>&1 && \
+    curl -sf "http://127.0.0.1:$api_up/v1/fund/overview" >/dev/null 2>&1 && break; sleep 0.1; done
+  api_token=$(curl -s -H 'Content-Type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench-password"}' \
+    "http://127.0.0.1:$api_port/api/v1/auth/login" | sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p')
+  api_url=http://127.0.0.1:$api_port/api/v1/fund/overview
+  api_code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $api_token" "$api_url")
+  peer_url=http://127.0.0.1:$api_peer/api/v1/fund/overview
+  if [ -z "$api_token" ] || [ "$api_code" != 200 ]; then
+    echo "paimon-api did not serve the overview (login token '${api_token:0:12}', status $api_code; see $PAIMON_RUN_DIR/api.log)" >&2
+  else
+    api_wrk() { BENCH_TOKEN=$api_token BENCH_DELAY_MS=${3:-0} wrk -t2 -c"$2" -d"${api_dur}s" --latency \
+      -s "$repo/tests/bench/api_bench.lua" "$1" 2>&1 | sed -n 's/^BENCH_JSON //p'; }
+    api_res=$(api_wrk "$api_url" "$api_conns")
+    echo "{\"bench\":\"api_paimon_peak\",\"connections\":$api_conns,\"loops\":$api_cpus,${api_res#\{}"; echo "{\"bench\":\"api_paimon_peak\",${api_res#\{}" >> "$out"
+    /usr/bin/python3 -m uvicorn --app-dir "$repo/tests/bench" api_bench:app --host 127.0.0.1 --port "$api_peer" \
+      --workers "$api_cpus" --log-level warning --no-access-log >"$PAIMON_RUN_DIR/api-peer.log" 2>&1 &
+    api_pids+=($!)
+    for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $api_token" "$peer_url")" = 200 ] && break; sleep 0.1; done
+    api_peer_res=$(api_wrk "$peer_url" "$api_conns")
+    echo "{\"bench\":\"api_fastapi_peak\",\"connections\":$api_conns,\"workers\":$api_cpus,${api_peer_res#\{}"; echo "{\"bench\":\"api_fastapi_peak\",${api_peer_res#\{}" >> "$out"
+    # Half our peak, paced: c connections each sending one request every d ms.
+    api_half=$(awk -v r="$(field "$api_res" rps)" 'BEGIN { printf "%d", r / 2 }')
+    pace_d=10; pace_c=$(awk -v h="$api_half" -v d="$pace_d" 'BEGIN { c = int(h * d / 1000 + 0.5); if (c < 1) c = 1; print c }')
+    api_paced=$(api_wrk "$api_url" "$pace_c" "$pace_d")
+    echo "{\"bench\":\"api_paimon_paced\",\"target_rps\":$api_half,\"connections\":$pace_c,${api_paced#\{}"; echo "{\"bench\":\"api_paimon_paced\",${api_paced#\{}" >> "$out"
+    awk -v o="$(field "$api_res" rps)" -v p="$(field "$api_peer_res" rps)" -v op99="$(field "$api_res" p99_ms)" -v pp99="$(field "$api_peer_res" p99_ms)" \
+      'BEGIN { printf "paimon-api %d req/s (p99 %.2f ms) = %.1fx FastAPI+uvicorn %d req/s (p99 %.2f ms), %d connections; target >= 10x: %s\n", o, op99, (p>0)?o/p:0, p, pp99, '"$api_conns"', (o >= 10*p) ? "MET" : "NOT MET" }'
+    awk -v r="$(field "$api_paced" rps)" -v h="$api_half" -v p99="$(field "$api_paced" p99_ms)" -v n="$(field "$api_paced" non2xx)" \
+      'BEGIN { printf "paced at half our peak (target %d req/s, achieved %d): p99 %.2f ms, non-2xx %d; target p99 < 5 ms: %s\n", h, r, p99, n, (p99 < 5) ? "MET" : "NOT MET" }'
+  fi
+  api_stop
+else
+  echo "wrk or the FastAPI/uvicorn/PyJWT Debian packages are missing (make deps installs them)" >&2
+fi

@@ -1,7 +1,10 @@
 /* The real paimon-api against the harness Redis and PostgreSQL: bootstrap admin, login,
  * tokens (expired / tampered / alg none), refresh rotation and reuse, RBAC, body
  * validation and limits, rate limiting, the audit chain and its tamper detection, a
- * service that is not deployed, the OpenAPI document (linted by redocly). */
+ * service that is not deployed, the OpenAPI document (linted by redocly). Every JSON
+ * response any test receives is validated against the response schema that
+ * schemas/openapi.yaml documents for its route and status (an undocumented status
+ * fails the test too). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,11 +17,15 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "jsonschema.h"
 #include "migrate.h"
 #include "util.h"
 
@@ -55,6 +62,173 @@ static size_t on_header(char *p, size_t s, size_t n, void *ud)
     return s * n;
 }
 
+/* ---------- responses checked against the OpenAPI document ---------- */
+
+static cJSON *spec;
+static int validated;
+typedef struct {
+    char key[300];
+    jsonschema *s;
+} compiled;
+static compiled cache[64];
+static int ncache;
+
+static void load_spec(void)
+{
+    if (spec)
+        return;
+    FILE *f = fopen(th_repo_path("schemas/openapi.yaml"), "rb");
+    assert_non_null(f);
+    static char txt[1 << 20];
+    size_t n = fread(txt, 1, sizeof txt - 1, f);
+    fclose(f);
+    txt[n] = '\0';
+    spec = cJSON_Parse(txt); /* JSON-style YAML, see gw.c */
+    assert_non_null(spec);
+}
+
+/* OpenAPI refers to "#/components/schemas/X"; the validator knows "#/$defs/X". */
+static void rewrite_refs(cJSON *j)
+{
+    cJSON *it;
+    cJSON_ArrayForEach(it, j)
+    {
+        if (cJSON_IsString(it) && it->string && strcmp(it->string, "$ref") == 0 &&
+            strncmp(it->valuestring, "#/components/schemas/", 21) == 0) {
+            char v[256];
+            snprintf(v, sizeof v, "#/$defs/%s", it->valuestring + 21);
+            cJSON_SetValuestring(it, v);
+        }
+        rewrite_refs(it);
+    }
+}
+
+static int path_matches(const char *tmpl, const char *path, size_t plen)
+{
+    const char *t = tmpl, *p = path, *pend = path + plen;
+    while (*t && p < pend) {
+        if (*t == '{') {
+            while (*t && *t != '}')
+                t++;
+            if (*t)
+                t++;
+            while (p < pend && *p != '/')
+                p++;
+        } else if (*t++ != *p++) {
+            return 0;
+        }
+    }
+    return !*t && p == pend;
+}
+
+/* The documented response of method + path + status (key names it); fails the test
+ * when the route or the status is not documented. */
+static const cJSON *response_doc(const char *method, const char *path, long status, char *key,
+                                 size_t keylen)
+{
+    load_spec();
+    size_t plen = strcspn(path, "?");
+    const cJSON *paths = cJSON_GetObjectItem(spec, "paths"), *pi = NULL, *cand;
+    cJSON_ArrayForEach(cand, paths)
+    {
+        /* a literal path wins over a template (e.g. /admin/audit/verify vs {id}) */
+        if (path_matches(cand->string, path, plen) && (!pi || !strchr(cand->string, '{')))
+            pi = cand;
+    }
+    if (!pi)
+        fprintf(stderr, "undocumented path %s\n", path);
+    assert_non_null(pi);
+    char m[16];
+    size_t i = 0;
+    for (; i < sizeof m - 1 && method[i]; i++)
+        m[i] = (char)(method[i] | 0x20);
+    m[i] = '\0';
+    const cJSON *op = cJSON_GetObjectItem(pi, m);
+    assert_non_null(op);
+    char st[8];
+    snprintf(st, sizeof st, "%ld", status);
+    const cJSON *resp = cJSON_GetObjectItem(cJSON_GetObjectItem(op, "responses"), st);
+    if (!resp)
+        fprintf(stderr, "%s %s: status %s is not documented\n", method, pi->string, st);
+    assert_non_null(resp);
+    const cJSON *r = cJSON_GetObjectItem(resp, "$ref");
+    if (cJSON_IsString(r)) {
+        assert_true(strncmp(r->valuestring, "#/components/responses/", 23) == 0);
+        resp = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "components"), "responses"),
+            r->valuestring + 23);
+        assert_non_null(resp);
+    }
+    snprintf(key, keylen, "%s %s %s", m, pi->string, st);
+    return resp;
+}
+
+/* The compiled JSON response schema of method + path + status. */
+static const jsonschema *response_schema(const char *method, const char *path, long status)
+{
+    char key[300];
+    const cJSON *resp = response_doc(method, path, status, key, sizeof key);
+    for (int k = 0; k < ncache; k++)
+        if (strcmp(cache[k].key, key) == 0)
+            return cache[k].s;
+    const cJSON *schema = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "content"), "application/json"), "schema");
+    assert_non_null(schema);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddItemToObject(
+        doc, "$defs",
+        cJSON_Duplicate(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "components"), "schemas"),
+                        1));
+    cJSON *all = cJSON_AddArrayToObject(doc, "allOf");
+    cJSON_AddItemToArray(all, cJSON_Duplicate(schema, 1));
+    rewrite_refs(doc);
+    char *txt = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    char err[UTIL_ERRLEN];
+    jsonschema *js = jsonschema_compile(txt, err, sizeof err);
+    free(txt);
+    if (!js)
+        fprintf(stderr, "%s: %s\n", key, err);
+    assert_non_null(js);
+    assert_true(ncache < (int)(sizeof cache / sizeof cache[0]));
+    util_strlcpy(cache[ncache].key, key, sizeof cache[ncache].key);
+    cache[ncache++].s = js;
+    return js;
+}
+
+/* 0 when body (JSON) is what the document promises for this route and status. */
+static int check_response(const char *method, const char *path, long status, const char *body,
+                          char *err, size_t errlen)
+{
+    cJSON *j = body ? cJSON_Parse(body) : NULL;
+    if (!j) {
+        /* only where the document says so (libevent's own 413 page for bodies far
+         * over the limit, the docs pages) */
+        char key[300];
+        const cJSON *resp = response_doc(method, path, status, key, sizeof key);
+        if (cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "content"), "text/html"))
+            return 0;
+        return util_err(err, errlen, "response is not JSON");
+    }
+    const jsonschema *js = response_schema(method, path, status);
+    int rc = jsonschema_validate_all(js, j, err, errlen);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static void validate_response(const char *method, const char *path, long status, const char *body)
+{
+    /* the health routes belong to libcommon's server and the docs pages are files */
+    if (strncmp(path, "/api/v1/", 8) != 0 || status == 0)
+        return;
+    char err[2048];
+    if (check_response(method, path, status, body, err, sizeof err) != 0)
+        fprintf(stderr, "%s %s -> %ld does not match openapi.yaml: %s\nbody: %.500s\n", method,
+                path, status, err, body ? body : "");
+    assert_int_equal(check_response(method, path, status, body, err, sizeof err), 0);
+    validated++;
+}
+
 /* extra: "Name: value" header or NULL; ctype NULL = application/json when body. */
 static cJSON *call(resp *r, const char *method, const char *path, const char *token,
                    const char *body, const char *extra)
@@ -87,6 +261,7 @@ static cJSON *call(resp *r, const char *method, const char *path, const char *to
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(hl);
     curl_easy_cleanup(h);
+    validate_response(method, path, r->status, r->body);
     return r->body ? cJSON_Parse(r->body) : NULL;
 }
 
@@ -142,6 +317,7 @@ static void start(const char *extra_env)
         setenv("PAIMON_REDIS_URL", th_redis_url(), 1);
         setenv("PAIMON_DATABASE_URL", api_db_url, 1);
         setenv("PAIMON_HTTP_PORT", ps, 1);
+        setenv("PAIMON_WS_PORT", "0", 1); /* the WebSocket server has its own test */
         setenv("PAIMON_API_THREADS", "2", 1);
         setenv("PAIMON_JWT_SECRET", "test-secret-test-secret-test-secret!", 1);
         setenv("PAIMON_BOOTSTRAP_ADMIN_EMAIL", "Admin@Example.com", 1);
@@ -486,6 +662,162 @@ static void test_openapi_served_and_linted(void **st)
     assert_int_equal(rc, 0);
 }
 
+/* ---------- a stub risk service for the hot-read cache ---------- */
+
+static int stub_fd = -1;
+static _Atomic int stub_hits; /* the stub thread counts, the test reads */
+
+static void *stub_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int c = accept(stub_fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        char req[4096];
+        ssize_t n = read(c, req, sizeof req - 1);
+        if (n > 0) {
+            stub_hits++;
+            char body[128], out[512];
+            int bl =
+                snprintf(body, sizeof body, "{\"success\":true,\"data\":{\"hit\":%d}}", stub_hits);
+            int ol = snprintf(out, sizeof out,
+                              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                              bl, body);
+            if (write(c, out, (size_t)ol) != ol)
+                stub_hits += 1000;
+        }
+        close(c);
+    }
+}
+
+static int hit_of(cJSON *j)
+{
+    cJSON *h = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "data"), "hit");
+    return cJSON_IsNumber(h) ? h->valueint : -1;
+}
+
+/* Fund overview is served from each loop's memory for PAIMON_API_CACHE_TTL: one
+ * upstream call for many reads, a fresh one after the TTL. */
+static void test_hot_read_cache(void **st)
+{
+    (void)st;
+    stub_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(stub_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)th_port(62))};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(stub_fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(stub_fd, 16), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stub_main, NULL), 0);
+    static char env1[64], env2[] = "PAIMON_API_CACHE_TTL=400ms";
+    snprintf(env1, sizeof env1, "PAIMON_INTERNAL_URL_RISK=http://127.0.0.1:%d", th_port(62));
+    putenv(env2); /* inherited by the daemon (start() sets only its own variables) */
+    start(env1);
+    unsetenv("PAIMON_API_CACHE_TTL");
+    char *tok = login("admin@example.com", "admin-password-1", NULL);
+    resp r;
+    cJSON *j = call(&r, "GET", "/api/v1/fund/overview", tok, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    int first = hit_of(j);
+    assert_int_equal(first, 1);
+    cJSON_Delete(j);
+    free(r.body);
+    /* two loops, each with its own cache: at most one upstream call per loop */
+    int cached = 0;
+    for (int i = 0; i < 8; i++) {
+        j = call(&r, "GET", "/api/v1/fund/overview", tok, NULL, NULL);
+        assert_int_equal(r.status, 200);
+        assert_true(hit_of(j) >= 1 && hit_of(j) <= 2);
+        cached += strcasestr(r.headers, "X-Cache: hit") != NULL;
+        cJSON_Delete(j);
+        free(r.body);
+    }
+    assert_true(stub_hits <= 2);
+    assert_true(cached >= 7);
+    util_sleep_ms(500);
+    int before = stub_hits;
+    j = call(&r, "GET", "/api/v1/fund/overview", tok, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(hit_of(j), before + 1); /* stale entries are not served */
+    cJSON_Delete(j);
+    free(r.body);
+    /* the cache never answers an unauthenticated caller */
+    j = call(&r, "GET", "/api/v1/fund/overview", NULL, NULL, NULL);
+    assert_int_equal(r.status, 401);
+    cJSON_Delete(j);
+    free(r.body);
+    shutdown(stub_fd, SHUT_RDWR);
+    close(stub_fd);
+    pthread_join(th, NULL);
+    free(tok);
+}
+
+/* The response schemas are specific enough to catch a wrong response: real responses
+ * pass, the same responses with one thing wrong do not. */
+static void test_response_schemas_can_fail(void **st)
+{
+    (void)st;
+    start(NULL);
+    int before = validated;
+    resp r;
+    cJSON *j = call(&r, "POST", "/api/v1/auth/login", NULL,
+                    "{\"email\":\"admin@example.com\",\"password\":\"admin-password-1\"}", NULL);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    char err[2048];
+    cJSON *d = cJSON_GetObjectItem(j, "data");
+    char *tok = strdup(cJSON_GetObjectItem(d, "accessToken")->valuestring);
+    /* a missing field, a wrong type, an unknown role, an unknown field */
+    cJSON *bad = cJSON_Duplicate(j, 1);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(bad, "data"), "refreshToken");
+    char *txt = cJSON_PrintUnformatted(bad);
+    assert_int_not_equal(check_response("POST", "/api/v1/auth/login", 200, txt, err, sizeof err),
+                         0);
+    assert_non_null(strstr(err, "refreshToken"));
+    free(txt);
+    cJSON_Delete(bad);
+    bad = cJSON_Duplicate(j, 1);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(bad, "data"), "expiresIn",
+                              cJSON_CreateString("900"));
+    txt = cJSON_PrintUnformatted(bad);
+    assert_int_not_equal(check_response("POST", "/api/v1/auth/login", 200, txt, err, sizeof err),
+                         0);
+    free(txt);
+    cJSON_Delete(bad);
+    bad = cJSON_Duplicate(j, 1);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(cJSON_GetObjectItem(bad, "data"), "user"), "role",
+                              cJSON_CreateString("root"));
+    txt = cJSON_PrintUnformatted(bad);
+    assert_int_not_equal(check_response("POST", "/api/v1/auth/login", 200, txt, err, sizeof err),
+                         0);
+    free(txt);
+    cJSON_Delete(bad);
+    bad = cJSON_Duplicate(j, 1);
+    cJSON_AddStringToObject(cJSON_GetObjectItem(bad, "data"), "password", "leak");
+    txt = cJSON_PrintUnformatted(bad);
+    assert_int_not_equal(check_response("POST", "/api/v1/auth/login", 200, txt, err, sizeof err),
+                         0);
+    free(txt);
+    cJSON_Delete(bad);
+    /* a success envelope where the document promises an error one */
+    txt = cJSON_PrintUnformatted(j);
+    assert_int_not_equal(check_response("POST", "/api/v1/auth/login", 401, txt, err, sizeof err),
+                         0);
+    free(txt);
+    cJSON_Delete(j);
+    /* another route's data in a valid envelope */
+    j = call(&r, "GET", "/api/v1/admin/audit/verify", tok, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_not_equal(check_response("GET", "/api/v1/auth/me", 200, r.body, err, sizeof err), 0);
+    cJSON_Delete(j);
+    free(r.body);
+    assert_true(validated >= before + 2);
+    free(tok);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -495,8 +827,14 @@ int main(void)
         cmocka_unit_test_teardown(test_rate_limit_and_login_throttle, stop),
         cmocka_unit_test_teardown(test_login_throttle, stop),
         cmocka_unit_test_teardown(test_openapi_served_and_linted, stop),
+        cmocka_unit_test_teardown(test_response_schemas_can_fail, stop),
+        cmocka_unit_test_teardown(test_hot_read_cache, stop),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    fprintf(stderr, "%d responses validated against openapi.yaml\n", validated);
+    for (int k = 0; k < ncache; k++)
+        jsonschema_free(cache[k].s);
+    cJSON_Delete(spec);
     if (pg)
         PQfinish(pg);
     curl_global_cleanup();
