@@ -17,7 +17,6 @@
 #include "bus.h"
 #include "db.h"
 
-
 /* Queues an envelope (id, type, payload) for topic at prio inside tx. */
 int out_enqueue(db_conn *tx, const char *topic, bus_priority prio, const char *id, const char *type,
                 cJSON *payload, char *err, size_t errlen);
