@@ -44,6 +44,9 @@
 #include "signer.h"
 #include "util.h"
 
+#define scalar(...) th_pg_scalarf(g.pg, __VA_ARGS__)
+#define text(...)   th_pg_textf(g.pg, __VA_ARGS__)
+
 static struct {
     cJSON *dc;
     char rpc_url[128];
@@ -268,36 +271,6 @@ static int deliver(bus_handler_fn fn, envelope *m)
         fail_msg("delivery failed: %s", err);
     envelope_free(m);
     return h.result;
-}
-
-static long long scalar(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long scalar(const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    return th_pg_scalar(g.pg, sql);
-}
-
-static char *text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *text(const char *fmt, ...)
-{
-    static char buf[4][512];
-    static int k;
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    PGresult *r = PQexec(g.pg, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    char *out = buf[k++ % 4];
-    util_strlcpy(out, PQgetvalue(r, 0, 0), 512);
-    PQclear(r);
-    return out;
 }
 
 static void run_outbox_until(const char *key, const char *status)

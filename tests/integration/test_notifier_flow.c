@@ -37,6 +37,8 @@
 #include "notifier/sign.h"
 #include "util.h"
 
+#define scalar(...) th_pg_scalarf(pg, __VA_ARGS__)
+
 /* ---------------- fake HTTP services ---------------- */
 
 #define MAX_REQ 2048
@@ -435,16 +437,6 @@ static void sql(const char *fmt, ...)
     vsnprintf(q, sizeof q, fmt, ap);
     va_end(ap);
     th_pg_exec(pg, q);
-}
-
-static long long scalar(const char *fmt, ...)
-{
-    char q[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(q, sizeof q, fmt, ap);
-    va_end(ap);
-    return th_pg_scalar(pg, q);
 }
 
 static long http_status(const char *method, int port, const char *path, const char *body,

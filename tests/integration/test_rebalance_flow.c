@@ -40,6 +40,9 @@
 #include "signer.h"
 #include "util.h"
 
+#define scalar(...) th_pg_scalarf(g.pg, __VA_ARGS__)
+#define text(...)   th_pg_textf(g.pg, __VA_ARGS__)
+
 static struct {
     cJSON *dc;
     char rpc_url[128];
@@ -93,36 +96,6 @@ static void set_prices(const char *ustb)
 {
     for (int i = 0; i < 4; i++)
         cast_send(g.feed[i], "setAnswer(int256)", i == 0 ? ustb : SEED_ANSWERS[i]);
-}
-
-static long long scalar(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long scalar(const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    return th_pg_scalar(g.pg, sql);
-}
-
-static char *text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *text(const char *fmt, ...)
-{
-    static char buf[4][4096];
-    static int k;
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    PGresult *r = PQexec(g.pg, sql);
-    char *out = buf[k++ % 4];
-    out[0] = '\0';
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-        util_strlcpy(out, PQgetvalue(r, 0, 0), 4096);
-    PQclear(r);
-    return out;
 }
 
 static const char *latest_status(void)

@@ -45,6 +45,8 @@
 #include "rpc.h"
 #include "util.h"
 
+#define scalar(...) th_pg_scalarf(g.pg, __VA_ARGS__)
+
 #define NASSETS 4
 
 static struct {
@@ -125,17 +127,6 @@ static int64_t bps(const money_u256 *a, const money_u256 *b)
 }
 
 /* ------------------------------------------------------------------ db helpers */
-
-static long long scalar(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long scalar(const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    return th_pg_scalar(g.pg, sql);
-}
 
 static void sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sql(const char *fmt, ...)

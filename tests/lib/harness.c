@@ -220,3 +220,35 @@ char *th_sh(const char *fmt, ...)
     }
     return out;
 }
+
+long long th_pg_scalarf(PGconn *c, const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    return th_pg_scalar(c, sql);
+}
+
+const char *th_pg_textf(PGconn *c, const char *fmt, ...)
+{
+    static char buf[8][4096];
+    static int k;
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1) {
+        fprintf(stderr, "harness: query gave no row: %s\n  %s\n", sql, PQresultErrorMessage(r));
+        PQclear(r);
+        fail();
+        return "";
+    }
+    char *out = buf[k++ % 8];
+    snprintf(out, sizeof buf[0], "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return out;
+}

@@ -26,6 +26,11 @@ PGconn *th_pg_connect(const char *url);
 int th_pg_exec(PGconn *c, const char *sql);
 /* First column of the first row as a long long (fails the test if no row). */
 long long th_pg_scalar(PGconn *c, const char *sql);
+/* Same with a printf-formatted query. */
+long long th_pg_scalarf(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* First column of the first row as text, in one of 8 rotating static buffers of 4 KiB
+ * (so a few results can be compared in one assertion); fails the test if no row. */
+const char *th_pg_textf(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Path under the repository (PAIMON_REPO), static storage. */
 const char *th_repo_path(const char *rel);
 /* Path of a built binary, e.g. th_bin("paimon-migrate"); static storage. */
