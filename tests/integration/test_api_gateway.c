@@ -291,12 +291,7 @@ static void start(const char *extra_env)
         PQfinish(pg);
     pg = th_pg_connect(admin_db_url);
     PQsetNoticeProcessor(pg, quiet, NULL);
-    char err[UTIL_ERRLEN];
-    const char *only[] = {"api"};
-    migrate_set *s = migrate_set_load(th_repo_path("migrations"), only, 1, err, sizeof err);
-    assert_non_null(s);
-    assert_int_equal(migrate_up(pg, s, NULL, NULL, err, sizeof err), 0);
-    migrate_set_free(s);
+    assert_int_equal(th_pg_migrate(pg, "api"), 0);
     snprintf(api_db_url, sizeof api_db_url, "postgresql://paimon_api@127.0.0.1:%d/api_gw",
              th_pg_port());
     redisFree(th_redis_fresh());

@@ -304,12 +304,8 @@ static void test_daemon_end_to_end(void **state)
     const char *db = th_pg_fresh_db("approval_daemon");
     PGconn *pg = th_pg_connect(db);
     PQsetNoticeProcessor(pg, quiet, NULL);
-    const char *only[1] = {"approval"};
     char err[512];
-    migrate_set *ms = migrate_set_load(th_repo_path("migrations"), only, 1, err, sizeof err);
-    assert_non_null(ms);
-    assert_int_equal(migrate_up(pg, ms, NULL, NULL, err, sizeof err), 0);
-    migrate_set_free(ms);
+    assert_int_equal(th_pg_migrate(pg, "approval"), 0);
     redisContext *rcx = th_redis_fresh();
 
     int port = th_redis_port() + 60;
@@ -446,12 +442,8 @@ static void test_http_signed_approvals_one_tx(void **state)
     const char *db = th_pg_fresh_db("approval_daemon_votes");
     PGconn *pg = th_pg_connect(db);
     PQsetNoticeProcessor(pg, quiet, NULL);
-    const char *only[1] = {"approval"};
     char err[512];
-    migrate_set *ms = migrate_set_load(th_repo_path("migrations"), only, 1, err, sizeof err);
-    assert_non_null(ms);
-    assert_int_equal(migrate_up(pg, ms, NULL, NULL, err, sizeof err), 0);
-    migrate_set_free(ms);
+    assert_int_equal(th_pg_migrate(pg, "approval"), 0);
     redisContext *rcx = th_redis_fresh();
     cJSON *s = rpc("evm_snapshot", NULL);
     char snap[80];

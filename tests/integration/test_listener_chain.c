@@ -342,16 +342,8 @@ static PGconn *fresh(const char *name)
     util_strlcpy(keep, db_url, sizeof keep);
     db_url = keep;
     PGconn *pg = th_pg_connect(db_url);
-    char err[512];
-    const char *only[] = {"listener"};
-    migrate_set *set = migrate_set_load(th_repo_path("migrations"), only, 1, err, sizeof err);
-    if (!set)
-        fail_msg("migrations: %s", err);
-    PQsetNoticeProcessor(pg, NULL, NULL);
-    int n = 0;
-    if (migrate_up(pg, set, NULL, &n, err, sizeof err) != 0)
-        fail_msg("migrate: %s", err);
-    migrate_set_free(set);
+    if (th_pg_migrate(pg, "listener") != 0)
+        fail_msg("listener migrations did not apply");
     return pg;
 }
 

@@ -411,12 +411,7 @@ static void fresh_state(void)
         PQfinish(pg);
     pg = th_pg_connect(db_url);
     PQsetNoticeProcessor(pg, quiet, NULL);
-    char err[UTIL_ERRLEN];
-    const char *only[] = {"notifier"};
-    migrate_set *s = migrate_set_load(th_repo_path("migrations"), only, 1, err, sizeof err);
-    assert_non_null(s);
-    assert_int_equal(migrate_up(pg, s, NULL, NULL, err, sizeof err), 0);
-    migrate_set_free(s);
+    assert_int_equal(th_pg_migrate(pg, "notifier"), 0);
     /* The daemon logs in as its own role, as in production. */
     snprintf(notifier_url, sizeof notifier_url,
              "postgresql://paimon_notifier@127.0.0.1:%d/notifier_flow", th_pg_port());

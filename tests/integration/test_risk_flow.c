@@ -245,17 +245,9 @@ static int setup(void **state)
     const char *url = th_pg_fresh_db("risk_flow");
     g.pg = th_pg_connect(url);
     PQsetNoticeProcessor(g.pg, quiet, NULL);
-    const char *only[1] = {"risk"};
     char err[512];
-    migrate_set *ms = migrate_set_load(th_repo_path("migrations"), only, 1, err, sizeof err);
-    if (!ms)
+    if (th_pg_migrate(g.pg, "risk") != 0)
         return -1;
-    int rc = migrate_up(g.pg, ms, NULL, NULL, err, sizeof err);
-    migrate_set_free(ms);
-    if (rc != 0) {
-        fprintf(stderr, "migrate: %s\n", err);
-        return -1;
-    }
     g.pool = db_pool_new(url, 4, err, sizeof err);
     if (!g.pool)
         return -1;

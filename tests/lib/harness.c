@@ -1,5 +1,6 @@
 /* harness: test access to the run's real Redis and PostgreSQL (see harness.h). */
 #include "harness.h"
+#include "migrate.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -251,4 +252,28 @@ const char *th_pg_textf(PGconn *c, const char *fmt, ...)
     snprintf(out, sizeof buf[0], "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     return out;
+}
+
+static void notice_quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+int th_pg_migrate(PGconn *c, const char *service)
+{
+    char err[512];
+    const char *only[1] = {service};
+    PQsetNoticeProcessor(c, notice_quiet, NULL);
+    migrate_set *ms =
+        migrate_set_load(th_repo_path("migrations"), only, service ? 1 : 0, err, sizeof err);
+    if (!ms) {
+        fprintf(stderr, "harness: migrations: %s\n", err);
+        return -1;
+    }
+    int rc = migrate_up(c, ms, NULL, NULL, err, sizeof err);
+    migrate_set_free(ms);
+    if (rc != 0)
+        fprintf(stderr, "harness: migrate: %s\n", err);
+    return rc;
 }

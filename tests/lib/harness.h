@@ -31,6 +31,9 @@ long long th_pg_scalarf(PGconn *c, const char *fmt, ...) __attribute__((format(p
 /* First column of the first row as text, in one of 8 rotating static buffers of 4 KiB
  * (so a few results can be compared in one assertion); fails the test if no row. */
 const char *th_pg_textf(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Applies the repository's migrations of `service` (NULL = every service) to c, with
+ * PostgreSQL's notices silenced; 0, or -1 after printing why. */
+int th_pg_migrate(PGconn *c, const char *service);
 /* Path under the repository (PAIMON_REPO), static storage. */
 const char *th_repo_path(const char *rel);
 /* Path of a built binary, e.g. th_bin("paimon-migrate"); static storage. */
