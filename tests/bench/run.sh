@@ -2,7 +2,7 @@
 # make bench: every benchmark against a throwaway Redis + PostgreSQL of its own (default
 # durability settings: fsync and synchronous_commit on), baselines measured in the
 # same run so the figures are ratios, not absolute numbers from a noisy machine.
-#   BENCH_MESSAGES (default 100000), BENCH_RATE for the latency run (default 5000/s)
+#   BENCH_ONLY (space-separated section names), BENCH_MESSAGES (default 100000), BENCH_RATE for the latency run (default 5000/s)
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-build}
@@ -17,7 +17,12 @@ redis_url=redis://127.0.0.1:$PAIMON_REDIS_PORT
 pg_url=postgresql://postgres@127.0.0.1:$PAIMON_PG_PORT/paimon
 out=$PAIMON_RUN_DIR/bench.jsonl; : > "$out"
 field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
+# BENCH_ONLY="listener api" runs just those sections (names as in the == headers).
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+# Each section defines its own stop; these keep the exit traps valid when it is skipped.
+chain_stop() { :; }; lst_stop() { :; }; appr_stop() { :; }; risk_stop() { :; }; rb_stop() { :; }; api_stop() { :; }
 
+if want bus; then
 echo "== bus: publish -> consume -> commit row in PostgreSQL -> ack ($n messages)"
 xadd=$(redis-benchmark -h 127.0.0.1 -p "$PAIMON_REDIS_PORT" -n 200000 -c 50 -q XADD benchstream '*' f v \
   | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
@@ -46,6 +51,9 @@ done
 echo "latency at ${rate}/s: paimon p50 $(field "$lat" p50_ms) ms p99 $(field "$lat" p99_ms) ms; bullmq p50 $(field "$blat" p50_ms) ms p99 $(field "$blat" p99_ms) ms"
 # Each benchmark has its own section below (they need different set-ups).
 
+fi
+
+if want chain; then
 echo "== chain: ABI log decoding, signing, eth_getLogs fetch+decode vs bare fetch (anvil devchain)"
 chain_port=$((base + 3))
 chain_stop() { PAIMON_ANVIL_PORT=$chain_port "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1; }
@@ -60,6 +68,9 @@ else
   echo "devchain did not start (see $PAIMON_RUN_DIR/devchain.log)" >&2
 fi
 
+fi
+
+if want listener; then
 echo "== listener: backfill of 100,000+ events vs a bare eth_getLogs loop, live latency block mined -> stream (anvil)"
 lst_port=$((base + 10))
 lst_anvil=
@@ -88,6 +99,9 @@ else
   echo "cannot build the Emitter fixture (see $PAIMON_RUN_DIR/listener-anvil.log)" >&2
 fi
 
+fi
+
+if want notifier; then
 echo "== notifier: alerts stream -> paimon-notifier -> local Slack-like receiver (real daemon)"
 ntf=$(PAIMON_REPO=$repo "$build/bench/notifier_bench" "$redis_url" \
   "postgresql://postgres@127.0.0.1:$PAIMON_PG_PORT/postgres" "$build/bin/paimon-notifier" \
@@ -99,6 +113,9 @@ if [ -n "$ntf" ]; then
     'BEGIN { printf "critical alert publish -> receiver p99 %.1f ms; target < 200 ms: %s\n", p99, (p99 < 200) ? "MET" : "NOT MET" }'
 fi
 
+fi
+
+if want approval; then
 echo "== approval: redemption events handled end to end by paimon-approval (stream -> tables -> ack), 10,000 queued, vs the bus's no-op handler (anvil)"
 appr_port=$((base + 30))
 appr_stop() { PAIMON_ANVIL_PORT=$appr_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/approval "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1; }
@@ -120,6 +137,9 @@ else
   echo "devchain did not start (see $PAIMON_RUN_DIR/approval-devchain.log)" >&2
 fi
 
+fi
+
+if want risk; then
 echo "== risk: one full metrics cycle on the devchain; 1 year of minute data resampled to 1 d / 1 h"
 risk_port=$((base + 40))
 risk_stop() { PAIMON_ANVIL_PORT=$risk_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/risk "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1; }
@@ -140,6 +160,9 @@ else
   echo "risk devchain did not start (see $PAIMON_RUN_DIR/risk-devchain.log)" >&2
 fi
 
+fi
+
+if want rebalance; then
 echo "== rebalance: planner time for 200 assets; preview latency (plan + eth_simulateV1) on a real paimon-rebalance (anvil)"
 rb_port=$((base + 50))
 rb_stop() { PAIMON_ANVIL_PORT=$rb_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/rebalance "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1; }
@@ -162,6 +185,9 @@ if [ -n "${rb:-}" ]; then
   [ -n "$rv" ] && echo "preview latency against the devchain: p50 $(field "$rv" p50_ms) ms p99 $(field "$rv" p99_ms) ms"
 fi
 
+fi
+
+if want api; then
 echo "== api: wrk GET /api/v1/fund/overview with a valid token, paimon-api vs FastAPI + uvicorn (same JSON, same JWT check), same run"
 api_port=$((base + 60)) api_up=$((base + 61)) api_peer=$((base + 62))
 api_pids=()
@@ -221,4 +247,5 @@ if command -v wrk >/dev/null && /usr/bin/python3 -c 'import fastapi, uvicorn, jw
   api_stop
 else
   echo "wrk or the FastAPI/uvicorn/PyJWT Debian packages are missing (make deps installs them)" >&2
+fi
 fi
