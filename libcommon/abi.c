@@ -3,7 +3,11 @@
  * Types form a tree built once per ABI; encoding and decoding walk it with the
  * standard head/tail layout. The decoder never trusts an offset or a length: every
  * read is checked against the input, and the total decoded size is charged
- * against a budget proportional to the input (see DEC_BUDGET). */
+ * against a budget proportional to the input (see DEC_BUDGET).
+ *
+ * Event logs are the bulk path (backfills decode every log of a range), so it
+ * builds its output directly: argument keys settled once per ABI, data values
+ * straight into "args", 64-bit integers formatted without 256-bit division. */
 #include "abi.h"
 #include "hex.h"
 #include "keccak.h"
@@ -819,12 +823,63 @@ static char *utf8_clean(const uint8_t *p, size_t n)
     return out;
 }
 
+/* A string item of room + 1 bytes whose text lives in the node's own allocation
+ * (the caller writes it): one allocation per decoded value instead of two, and
+ * most of a decoded tree is such values. cJSON_IsReference keeps cJSON_Delete
+ * from freeing the text on its own; freeing the node frees both, so the item is
+ * still owned. cJSON_Duplicate copies it into an ordinary item;
+ * cJSON_SetValuestring refuses it (replace the item instead). */
+static cJSON *str_item(size_t room, char **text)
+{
+    if (room > SIZE_MAX - sizeof(cJSON) - 1)
+        abort();
+    cJSON *j = cJSON_malloc(sizeof *j + room + 1);
+    if (!j)
+        abort(); /* as util_malloc: out of memory is not recoverable here */
+    memset(j, 0, sizeof *j);
+    j->type = cJSON_String | cJSON_IsReference;
+    j->valuestring = *text = (char *)(j + 1);
+    return j;
+}
+
+static cJSON *str_json(const char *s, size_t n)
+{
+    char *t;
+    cJSON *j = str_item(n, &t);
+    memcpy(t, s, n);
+    t[n] = '\0';
+    return j;
+}
+
 static cJSON *hex_json(const uint8_t *p, size_t n)
 {
-    char *h = hex_encode_new(p, n, 1);
-    cJSON *j = cJSON_CreateString(h);
-    free(h);
+    char *t;
+    cJSON *j = str_item(2 * n + 2, &t);
+    hex_encode(p, n, 1, t, 2 * n + 3);
     return j;
+}
+
+/* Decimal of v into buf (>= 21 bytes); returns buf. */
+static char *u64_dec(uint64_t v, char buf[21])
+{
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "62636465666768697071727374757677787980818283848586878889909192"
+                                "93949596979899";
+    char *p = buf + 20;
+    *p = '\0';
+    while (v >= 100) {
+        p -= 2;
+        memcpy(p, pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, pairs + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    return p;
 }
 
 /* A 32-byte word of an elementary static type, with its padding checked. */
@@ -847,9 +902,16 @@ static cJSON *dec_word(const abi_type *t, const uint8_t *w, int flags, char *err
         char buf[MONEY_DEC_MAX + 1];
         if (neg)
             u256_neg(&m);
+        if (!(m.w[1] | m.w[2] | m.w[3])) {
+            /* Amounts in wei mostly fit 64 bits: skip the 256-bit long division. */
+            char *d = u64_dec(m.w[0], buf + 1);
+            if (neg)
+                *--d = '-';
+            return str_json(d, (size_t)(buf + 21 - d));
+        }
         buf[0] = '-';
         money_to_dec(&m, buf + 1, sizeof buf - 1);
-        return cJSON_CreateString(neg ? buf : buf + 1);
+        return str_json(neg ? buf : buf + 1, strlen(buf + 1) + (neg ? 1 : 0));
     }
     case ABI_ADDRESS: {
         for (int i = 0; i < 12; i++)
@@ -857,12 +919,13 @@ static cJSON *dec_word(const abi_type *t, const uint8_t *w, int flags, char *err
                 util_err(err, errlen, "abi: dirty high bytes in address");
                 return NULL;
             }
-        char a[HEX_ADDR_STRLEN];
+        char *a;
+        cJSON *j = str_item(HEX_ADDR_STRLEN - 1, &a);
         if (flags & ABI_DECODE_LOWER_ADDR)
-            hex_encode(w + 12, 20, 1, a, sizeof a);
+            hex_encode(w + 12, 20, 1, a, HEX_ADDR_STRLEN);
         else
             hex_addr_checksum(w + 12, a);
-        return cJSON_CreateString(a);
+        return j;
     }
     case ABI_BOOL:
         for (int i = 0; i < 31; i++)
@@ -909,30 +972,35 @@ static cJSON *tuple_shape(const abi_type *t, cJSON *arr)
     return obj;
 }
 
-/* n elements laid out head/tail from base; offsets are relative to base. */
+/* The element of type ct whose head is at base + hoff in a head/tail sequence
+ * starting at base (offsets are relative to base). */
+static cJSON *dec_elem(dctx *c, const abi_type *ct, size_t base, size_t hoff)
+{
+    size_t pos = base + hoff;
+    if (pos < base) { /* wrap-around */
+        util_err(c->err, c->errlen, "abi: position overflow");
+        return NULL;
+    }
+    if (!ct->dynamic)
+        return dec_value(c, ct, pos);
+    size_t off;
+    if (size_at(c, pos, &off) < 0)
+        return NULL;
+    if (off > c->n - base) {
+        util_err(c->err, c->errlen, "abi: offset %zu beyond data", off);
+        return NULL;
+    }
+    return dec_value(c, ct, base + off);
+}
+
+/* n elements laid out head/tail from base. */
 static cJSON *dec_seq(dctx *c, const abi_type *t, size_t n, size_t base)
 {
     cJSON *arr = cJSON_CreateArray();
     size_t hoff = 0;
     for (size_t i = 0; i < n; i++) {
         const abi_type *ct = t->kind == ABI_TUPLE ? t->comp[i] : t->elem;
-        size_t pos = base + hoff;
-        cJSON *v = NULL;
-        if (pos >= base) { /* no wrap-around */
-            if (ct->dynamic) {
-                size_t off;
-                if (size_at(c, pos, &off) == 0) {
-                    if (off > c->n - base)
-                        util_err(c->err, c->errlen, "abi: offset %zu beyond data", off);
-                    else
-                        v = dec_value(c, ct, base + off);
-                }
-            } else {
-                v = dec_value(c, ct, pos);
-            }
-        } else {
-            util_err(c->err, c->errlen, "abi: position overflow");
-        }
+        cJSON *v = dec_elem(c, ct, base, hoff);
         if (!v) {
             cJSON_Delete(arr);
             return NULL;
@@ -1159,6 +1227,9 @@ void abi_contract_free(abi_contract *c)
         free(e->name);
         free(e->signature);
         free(e->indexed);
+        for (size_t k = 0; e->keys && k < e->inputs->n; k++)
+            free(e->keys[k]);
+        free(e->keys);
         abi_type_free(e->inputs);
         abi_type_free(e->data);
     }
@@ -1197,6 +1268,21 @@ static int load_event(abi_event *e, const cJSON *entry, const char *name, char *
     e->anonymous = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(entry, "anonymous"));
     e->signature = signature_of(name, e->inputs);
     keccak_256_str(e->signature, e->topic0);
+    /* The same rule add_arg applies per call, settled once per ABI. */
+    e->keys = util_calloc(e->inputs->n ? e->inputs->n : 1, sizeof *e->keys);
+    for (size_t k = 0; k < e->inputs->n; k++) {
+        const char *nm = e->inputs->names ? e->inputs->names[k] : NULL;
+        for (size_t j = 0; nm && j < k; j++)
+            if (strcmp(e->keys[j], nm) == 0)
+                nm = NULL;
+        if (nm) {
+            e->keys[k] = util_strdup(nm);
+        } else {
+            char pos[24];
+            snprintf(pos, sizeof pos, "%zu", k);
+            e->keys[k] = util_strdup(pos);
+        }
+    }
     e->indexed = util_calloc(e->inputs->n ? e->inputs->n : 1, 1);
     e->data = type_new(ABI_TUPLE);
     const cJSON *ins = cJSON_GetObjectItemCaseSensitive(entry, "inputs");
@@ -1408,35 +1494,55 @@ static cJSON *event_decode(const abi_event *ev, const uint8_t (*topics)[ABI_TOPI
         util_err(err, errlen, "abi: topic0 is not %s", ev->signature);
         return NULL;
     }
-    cJSON *vals = decode_positional(ev->data, data, len, flags, err, errlen);
-    if (!vals)
-        return NULL;
-    cJSON *args = cJSON_CreateObject();
-    size_t ti = first;
+    /* Data values go straight from the decoder into a plain vector and from there
+     * into "args": no intermediate cJSON array. They are decoded before the topics
+     * so the first error reported is the same as decoding data then topics. */
+    const abi_type *dt = ev->data;
+    cJSON *small[16], **vals = small;
+    if (dt->n > sizeof small / sizeof small[0])
+        vals = util_calloc(dt->n, sizeof *vals);
+    dctx c;
+    dctx_init(&c, data, len, flags, err, errlen);
+    size_t nd = 0, hoff = 0;
+    cJSON *args = NULL;
+    for (; nd < dt->n; nd++) {
+        if (!(vals[nd] = dec_elem(&c, dt->comp[nd], 0, hoff)))
+            goto fail;
+        hoff += dt->comp[nd]->head;
+    }
+    args = cJSON_CreateObject();
+    size_t ti = first, di = 0;
     for (size_t i = 0; i < ev->inputs->n; i++) {
         const abi_type *t = ev->inputs->comp[i];
-        const char *name = ev->inputs->names ? ev->inputs->names[i] : NULL;
         cJSON *v;
         if (ev->indexed[i]) {
             v = is_word_type(t) ? dec_word(t, topics[ti], flags, err, errlen)
                                 : hex_json(topics[ti], ABI_TOPIC_LEN);
             ti++;
-            if (!v) {
-                cJSON_Delete(vals);
-                cJSON_Delete(args);
-                return NULL;
-            }
+            if (!v)
+                goto fail;
         } else {
-            v = cJSON_DetachItemFromArray(vals, 0);
+            v = vals[di];
+            vals[di++] = NULL;
         }
-        add_arg(args, name, i, v);
+        cJSON_AddItemToObject(args, ev->keys[i], v);
     }
-    cJSON_Delete(vals);
+    if (vals != small)
+        free(vals);
     cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "event", ev->name);
-    cJSON_AddStringToObject(out, "signature", ev->signature);
-    cJSON_AddItemToObject(out, "args", args);
+    /* Literal keys are static: referencing them saves three copies per log
+     * (the values are copied as usual, the output owns them). */
+    cJSON_AddItemToObjectCS(out, "event", str_json(ev->name, strlen(ev->name)));
+    cJSON_AddItemToObjectCS(out, "signature", str_json(ev->signature, strlen(ev->signature)));
+    cJSON_AddItemToObjectCS(out, "args", args);
     return out;
+fail:
+    for (size_t k = 0; k < nd; k++)
+        cJSON_Delete(vals[k]);
+    if (vals != small)
+        free(vals);
+    cJSON_Delete(args);
+    return NULL;
 }
 
 cJSON *abi_event_decode(const abi_event *ev, const uint8_t (*topics)[ABI_TOPIC_LEN],
@@ -1453,9 +1559,14 @@ cJSON *abi_decode_log(const abi_contract *c, const uint8_t (*topics)[ABI_TOPIC_L
         return NULL;
     }
     int seen = 0;
+    /* A 64-bit prefix rejects non-matching events with one compare each. */
+    uint64_t key;
+    memcpy(&key, topics[0], sizeof key);
     for (size_t i = 0; i < c->n_events; i++) {
         const abi_event *ev = &c->events[i];
-        if (ev->anonymous || memcmp(ev->topic0, topics[0], ABI_TOPIC_LEN) != 0)
+        uint64_t k;
+        memcpy(&k, ev->topic0, sizeof k);
+        if (k != key || ev->anonymous || memcmp(ev->topic0, topics[0], ABI_TOPIC_LEN) != 0)
             continue;
         seen = 1;
         if (ev->n_indexed + 1 == n_topics)
@@ -1496,9 +1607,9 @@ cJSON *abi_decode_log_json(const abi_contract *c, const cJSON *log, char *err, s
     /* Most logs carry a few hundred bytes: decode them on the stack (this runs once per
      * log in bulk backfills). */
     uint8_t small[2048], *data = small;
-    size_t len = 0;
-    if (strlen(jd->valuestring) <= 2 + 2 * sizeof small) {
-        if (hex_decode(jd->valuestring, small, sizeof small, &len, err, errlen) != 0)
+    size_t len = 0, slen = strlen(jd->valuestring);
+    if (slen <= 2 + 2 * sizeof small) {
+        if (hex_decode_n(jd->valuestring, slen, small, sizeof small, &len, err, errlen) != 0)
             return NULL;
     } else if (!(data = hex_decode_new(jd->valuestring, &len, err, errlen))) {
         return NULL;

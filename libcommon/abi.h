@@ -27,7 +27,11 @@
  * Memory: abi_type, abi_fn and abi_contract come from _parse / _from_json /
  * _load and are freed with their _free; everything inside is owned by them and
  * borrowed by callers. Returned cJSON trees and byte buffers are owned by the
- * caller (cJSON_Delete / free). */
+ * caller (cJSON_Delete / free). In decoded trees the text of integer, address,
+ * bytes and the event name/signature values shares its node's allocation
+ * (flagged cJSON_IsReference, freed with the node): read, print, compare, detach,
+ * duplicate and delete as usual, but cJSON_SetValuestring refuses such items;
+ * replace the item to change a value. */
 #ifndef PAIMON_ABI_H
 #define PAIMON_ABI_H
 
@@ -111,6 +115,8 @@ typedef struct abi_event {
     uint8_t *indexed; /* per input: 1 if indexed */
     size_t n_indexed;
     abi_type *data; /* tuple of the non-indexed inputs */
+    char **keys;    /* per input: its key in decoded "args" (name, or position when
+                       unnamed or a repeat); computed once at load */
 } abi_event;
 
 typedef struct abi_error {

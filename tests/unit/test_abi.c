@@ -891,6 +891,162 @@ static cJSON *revert_of(const abi_contract *c, const char *hex)
     return r;
 }
 
+/* JSON-RPC log object from topics and data (hex via cast or ours). */
+static cJSON *log_json(const uint8_t (*topics)[32], size_t nt, const char *data_hex)
+{
+    cJSON *log = cJSON_CreateObject();
+    cJSON *ts = cJSON_AddArrayToObject(log, "topics");
+    for (size_t i = 0; i < nt; i++) {
+        char h[HEX_B32_STRLEN];
+        hex_encode(topics[i], 32, 1, h, sizeof h);
+        cJSON_AddItemToArray(ts, cJSON_CreateString(h));
+    }
+    cJSON_AddStringToObject(log, "data", data_hex);
+    return log;
+}
+
+/* The JSON-log path: argument keys for repeated and unnamed names, integers on
+ * both sides of 64 bits (the decimal fast path), more data values than the
+ * decoder keeps on its stack, error precedence and clean-up, and an output tree
+ * that can be re-parented and duplicated. Data comes from cast. */
+static void test_log_json_paths(void **state)
+{
+    (void)state;
+    char err[UTIL_ERRLEN];
+    char wide[4096];
+    int o = snprintf(wide, sizeof wide, "{\"type\":\"event\",\"name\":\"Wide\",\"inputs\":[");
+    for (int i = 0; i < 17; i++)
+        o += snprintf(wide + o, sizeof wide - (size_t)o, "%s{\"name\":\"v%d\",\"type\":\"uint8\"}",
+                      i ? "," : "", i);
+    snprintf(wide + o, sizeof wide - (size_t)o, "]}");
+    char abi_json[8192];
+    snprintf(abi_json, sizeof abi_json,
+             "[{\"type\":\"event\",\"name\":\"Dup\",\"inputs\":["
+             "{\"name\":\"a\",\"type\":\"address\",\"indexed\":true},"
+             "{\"name\":\"a\",\"type\":\"uint256\"},{\"name\":\"\",\"type\":\"int256\"},"
+             "{\"name\":\"b\",\"type\":\"int64\"}]},%s]",
+             wide);
+    abi_contract *c = abi_contract_parse(abi_json, err, sizeof err);
+    if (!c)
+        fail_msg("abi: %s", err);
+    const abi_event *dup = abi_contract_event(c, "Dup");
+    assert_string_equal(dup->keys[0], "a");
+    assert_string_equal(dup->keys[1], "1");
+    assert_string_equal(dup->keys[2], "2");
+    assert_string_equal(dup->keys[3], "b");
+
+    uint8_t topics[4][32];
+    memcpy(topics[0], dup->topic0, 32);
+    topic_of_addr(topics[1], ADDR1);
+    char *data_hex = cast("abi-encode 'f(uint256,int256,int64)' -- 18446744073709551616 "
+                          "-18446744073709551616 -9223372036854775808");
+    cJSON *lj = log_json((const uint8_t(*)[32])topics, 2, data_hex);
+    cJSON *ev = abi_decode_log_json(c, lj, err, sizeof err);
+    if (!ev)
+        fail_msg("decode: %s", err);
+    /* exact text: key order is the declaration order */
+    char *txt = cJSON_PrintUnformatted(ev);
+    assert_string_equal(txt,
+                        "{\"event\":\"Dup\",\"signature\":\"Dup(address,uint256,int256,int64)\","
+                        "\"args\":{\"a\":\"" ADDR1 "\",\"1\":\"18446744073709551616\","
+                        "\"2\":\"-18446744073709551616\",\"b\":\"-9223372036854775808\"}}");
+    free(txt);
+    /* the output is an ordinary owned tree: duplicate it, move "args" elsewhere */
+    cJSON *copy = cJSON_Duplicate(ev, 1);
+    cJSON *args = cJSON_DetachItemFromObjectCaseSensitive(ev, "args");
+    cJSON_Delete(ev);
+    cJSON *holder = cJSON_CreateObject();
+    cJSON_AddItemToObject(holder, "moved", args);
+    assert_true(
+        cJSON_Compare(cJSON_GetObjectItem(holder, "moved"), cJSON_GetObjectItem(copy, "args"), 1));
+    /* a value outlives its old parent under a new key; replacing one is the way to
+     * change it (decoded text shares its node's allocation) */
+    cJSON *one = cJSON_DetachItemFromObjectCaseSensitive(args, "1");
+    cJSON_ReplaceItemInObjectCaseSensitive(args, "b", cJSON_CreateString("7"));
+    assert_string_equal(cJSON_GetObjectItem(args, "b")->valuestring, "7");
+    cJSON_Delete(holder);
+    cJSON *other = cJSON_CreateObject();
+    cJSON_AddItemToObject(other, "renamed", one);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(other, "renamed")),
+                        "18446744073709551616");
+    cJSON *one_copy = cJSON_Duplicate(one, 0);
+    cJSON_Delete(other);
+    assert_string_equal(one_copy->valuestring, "18446744073709551616");
+    assert_non_null(cJSON_SetValuestring(one_copy, "1")); /* a copy is an ordinary item */
+    cJSON_Delete(one_copy);
+    cJSON_Delete(copy);
+
+    /* the same through the binary entry point, and with upper-case hex in the JSON */
+    size_t dn;
+    uint8_t *data = unhex(data_hex, &dn);
+    ev = abi_decode_log(c, (const uint8_t(*)[32])topics, 2, data, dn, err, sizeof err);
+    char *upper = util_strdup(data_hex);
+    for (char *q = upper + 2; *q; q++)
+        if (*q >= 'a' && *q <= 'f')
+            *q = (char)(*q - 'a' + 'A');
+    cJSON_ReplaceItemInObject(lj, "data", cJSON_CreateString(upper));
+    cJSON *ev2 = abi_decode_log_json(c, lj, err, sizeof err);
+    assert_non_null(ev);
+    assert_non_null(ev2);
+    assert_true(cJSON_Compare(ev, ev2, 1));
+    cJSON_Delete(ev);
+    cJSON_Delete(ev2);
+    free(upper);
+    cJSON_Delete(lj);
+
+    /* data errors are reported before topic errors, as when data decoded first */
+    topics[1][0] = 1; /* dirty address topic */
+    ev = abi_decode_log(c, (const uint8_t(*)[32])topics, 2, data, dn - 1, err, sizeof err);
+    assert_null(ev);
+    assert_non_null(strstr(err, "data too short"));
+    ev = abi_decode_log(c, (const uint8_t(*)[32])topics, 2, data, dn, err, sizeof err);
+    assert_null(ev);
+    assert_non_null(strstr(err, "dirty high bytes in address"));
+    topics[1][0] = 0;
+    /* the third data value fails after two were decoded: they must be freed (asan) */
+    data[2 * 32 + 0] = 0x01;
+    assert_null(abi_decode_log(c, (const uint8_t(*)[32])topics, 2, data, dn, err, sizeof err));
+    assert_non_null(strstr(err, "int64"));
+    free(data);
+    free(data_hex);
+
+    /* 17 data values: more than the decoder's stack vector */
+    const abi_event *w = abi_contract_event(c, "Wide");
+    char cmd[1024];
+    o = snprintf(cmd, sizeof cmd, "abi-encode 'f(");
+    for (int i = 0; i < 17; i++)
+        o += snprintf(cmd + o, sizeof cmd - (size_t)o, "%suint8", i ? "," : "");
+    o += snprintf(cmd + o, sizeof cmd - (size_t)o, ")' --");
+    for (int i = 0; i < 17; i++)
+        o += snprintf(cmd + o, sizeof cmd - (size_t)o, " %d", i * 15);
+    data_hex = cast("%s", cmd);
+    memcpy(topics[0], w->topic0, 32);
+    lj = log_json((const uint8_t(*)[32])topics, 1, data_hex);
+    ev = abi_decode_log_json(c, lj, err, sizeof err);
+    if (!ev)
+        fail_msg("decode: %s", err);
+    char want[2048];
+    o = snprintf(want, sizeof want, "{\"event\":\"Wide\",\"signature\":\"%s\",\"args\":{",
+                 w->signature);
+    for (int i = 0; i < 17; i++)
+        o += snprintf(want + o, sizeof want - (size_t)o, "%s\"v%d\":\"%d\"", i ? "," : "", i,
+                      i * 15);
+    snprintf(want + o, sizeof want - (size_t)o, "}}");
+    txt = cJSON_PrintUnformatted(ev);
+    assert_string_equal(txt, want);
+    free(txt);
+    cJSON_Delete(ev);
+    cJSON_Delete(lj);
+    /* the last of the 17 dirty: everything decoded before it is released */
+    data = unhex(data_hex, &dn);
+    data[16 * 32 + 30] = 1; /* 256+ in a uint8 */
+    assert_null(abi_decode_log(c, (const uint8_t(*)[32])topics, 1, data, dn, err, sizeof err));
+    assert_non_null(strstr(err, "uint8"));
+    free(data);
+    free(data_hex);
+    abi_contract_free(c);
+}
+
 static void test_reverts(void **state)
 {
     (void)state;
@@ -1052,6 +1208,7 @@ static void test_fn_parse_and_strings(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_parse),
         cmocka_unit_test(test_type_from_json),
@@ -1063,9 +1220,11 @@ int main(void)
         cmocka_unit_test(test_fuzz),
         cmocka_unit_test(test_contract_selectors),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_log_json_paths),
         cmocka_unit_test(test_reverts),
         cmocka_unit_test(test_contract_load),
         cmocka_unit_test(test_fn_parse_and_strings),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <cmocka.h>
 
 #include "harness.h"
@@ -111,6 +112,87 @@ static void test_roundtrip_all_bytes(void **state)
     assert_memory_equal(in, out, 256);
 }
 
+/* Reference nibble for the checks below: deliberately the obvious branchy form,
+ * independent of the codec's tables and word-at-a-time paths. */
+static int ref_nibble(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The decoder takes 16 and 8 digits at a time before a byte-wise tail, so every
+ * byte value is planted at every position of strings whose lengths straddle those
+ * block sizes: valid digits must decode like the reference, anything else must be
+ * rejected at its position with the output untouched. */
+static void test_decode_every_byte_every_position(void **state)
+{
+    (void)state;
+    static const size_t lens[] = {2, 8, 14, 16, 18, 24, 30, 32, 34, 48, 62, 64, 66, 130};
+    char s[160], err[UTIL_ERRLEN];
+    uint8_t out[80];
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        size_t len = lens[li];
+        for (size_t pos = 0; pos < len; pos++) {
+            for (int c = 0; c < 256; c++) {
+                for (size_t k = 0; k < len; k++)
+                    s[k] = "0123456789abcdefABCDEF"[(k * 7 + len) % 22];
+                if (s[0] == '0')
+                    s[0] = '1'; /* "0x" would be a prefix, not a digit pair */
+                s[pos] = (char)c;
+                memset(out, 0x5a, sizeof out);
+                size_t n = 0;
+                int rc = hex_decode_n(s, len, out, sizeof out, &n, err, sizeof err);
+                if (ref_nibble(c) < 0) {
+                    assert_int_equal(rc, -1);
+                    char want[64];
+                    snprintf(want, sizeof want, "position %zu", pos);
+                    assert_non_null(strstr(err, want));
+                    for (size_t k = 0; k < sizeof out; k++)
+                        assert_int_equal(out[k], 0x5a);
+                    continue;
+                }
+                assert_int_equal(rc, 0);
+                assert_int_equal(n, len / 2);
+                for (size_t k = 0; k < len / 2; k++)
+                    assert_int_equal(out[k], ref_nibble((unsigned char)s[2 * k]) << 4 |
+                                                 ref_nibble((unsigned char)s[2 * k + 1]));
+                assert_int_equal(out[len / 2], 0x5a); /* nothing written past the end */
+            }
+        }
+    }
+}
+
+/* Random bytes of every length up to 100, encoded with random letter case and
+ * with or without the prefix, decode back exactly. */
+static void test_roundtrip_random(void **state)
+{
+    (void)state;
+    uint8_t in[100], out[100], coin[HEX_STRLEN(100)];
+    char buf[HEX_STRLEN(100)];
+    for (size_t len = 0; len <= sizeof in; len++) {
+        assert_int_equal(util_random(in, len), 0);
+        assert_int_equal(util_random(coin, sizeof coin), 0);
+        int prefix = coin[0] & 1;
+        assert_int_equal(hex_encode(in, len, prefix, buf, sizeof buf), 0);
+        for (size_t k = 0; buf[k]; k++)
+            if (buf[k] >= 'a' && buf[k] <= 'f' && (coin[k] & 2))
+                buf[k] = (char)(buf[k] - 'a' + 'A');
+        size_t n = 999;
+        memset(out, 0, sizeof out);
+        assert_int_equal(hex_decode(buf, out, len, &n, NULL, 0), 0);
+        assert_int_equal(n, len);
+        assert_memory_equal(in, out, len);
+        char again[HEX_STRLEN(100)];
+        assert_int_equal(hex_encode(out, n, 0, again, sizeof again), 0);
+        assert_int_equal(strcasecmp(again, buf + (prefix ? 2 : 0)), 0);
+    }
+}
+
 /* Published examples from EIP-55. */
 static const char *EIP55[] = {
     "0x52908400098527886E0F7030069857D2E4169EE7", "0x8617E340B3D01FA5F11F306F4090FD50E238070D",
@@ -184,6 +266,8 @@ int main(void)
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_roundtrip_all_bytes),
+        cmocka_unit_test(test_decode_every_byte_every_position),
+        cmocka_unit_test(test_roundtrip_random),
         cmocka_unit_test(test_eip55_vectors),
         cmocka_unit_test(test_addr_parse),
         cmocka_unit_test(test_eip55_vs_cast),
