@@ -13,6 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A retention pass stops starting new batches after this long: jobs run inline on
+ * the event loop, which also serves /health/live. */
+#define RETENTION_BUDGET_MS 3000
+#define RETENTION_EVERY_MS  (10 * 60 * 1000)
+#define DAY_MS              (24LL * 3600 * 1000)
+
 typedef struct svc_consumer {
     svc *owner;
     char *topic;
@@ -42,6 +48,10 @@ struct svc {
     } hooks[16];
     size_t nhooks;
     atomic_int stop;
+    struct {
+        int checked; /* which optional tables exist, looked up on the first pass */
+        int has_outgoing, has_transactions;
+    } ret;
 };
 
 static int check_db(void *ud, char *err, size_t errlen)
@@ -54,6 +64,113 @@ static int check_redis(void *ud, char *err, size_t errlen)
     svc *s = ud;
     redisContext *c = svc_redis(s, err, errlen);
     return c ? rconn_ping(c, err, errlen) : -1;
+}
+
+/* Deletes, in batches, the rows of schema.table matching `where` (which compares
+ * against the cut-off $1, a timestamptz). ctid = ANY(ARRAY(...)) rather than
+ * ctid IN (SELECT ...) so PostgreSQL uses a TID scan for the delete itself. Each
+ * batch is its own autocommitted statement: locks last one batch. */
+static int retention_table(db_conn *c, const char *schema, const char *table, const char *where,
+                           const char *cutoff, int64_t deadline, int64_t *deleted, char *err,
+                           size_t errlen)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM %s.%s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %s.%s WHERE %s LIMIT %d))",
+             schema, table, schema, table, where, SVC_RETENTION_BATCH);
+    const char *params[1] = {cutoff};
+    char labels[160];
+    snprintf(labels, sizeof labels, "schema=\"%s\",table=\"%s\"", schema, table);
+    metrics_counter *m = metrics_counter_get(metrics_global(), "paimon_retention_deleted_total",
+                                             "Old bookkeeping rows deleted by retention", labels);
+    for (;;) {
+        PGresult *r = db_query(c, sql, 1, params, err, errlen);
+        if (!r)
+            return -1;
+        int64_t n = strtoll(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+        *deleted += n;
+        metrics_counter_add(m, (double)n);
+        if (n < SVC_RETENTION_BATCH || util_mono_ms() >= deadline)
+            return 0;
+    }
+}
+
+static int retention_check_tables(svc *s, db_conn *c, char *err, size_t errlen)
+{
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT to_regclass('%s.outgoing_messages') IS NOT NULL, "
+             "to_regclass('%s.transactions') IS NOT NULL",
+             s->name, s->name);
+    PGresult *r = db_query(c, q, 0, NULL, err, errlen);
+    if (!r)
+        return -1;
+    s->ret.has_outgoing = PQgetvalue(r, 0, 0)[0] == 't';
+    s->ret.has_transactions = PQgetvalue(r, 0, 1)[0] == 't';
+    s->ret.checked = 1;
+    PQclear(r);
+    return 0;
+}
+
+int svc_retention_run(svc *s, svc_retention_counts *out, char *err, size_t errlen)
+{
+    svc_retention_counts n = {0};
+    if (out)
+        *out = n;
+    if (!db_ident_ok(s->name))
+        return util_err(err, errlen, "retention: %s is not a schema name", s->name);
+    db_conn *c = db_acquire(s->db, 2000, err, errlen);
+    if (!c)
+        return -1;
+    int64_t deadline = util_mono_ms() + RETENTION_BUDGET_MS;
+    /* Cut-offs from the database's clock, the one that stamped the rows. */
+    char pcut[64] = "", ocut[64] = "";
+    const char *q = "SELECT (now() - $1::bigint * interval '1 millisecond')::text, "
+                    "(now() - $2::bigint * interval '1 millisecond')::text";
+    char p1[24], p2[24];
+    snprintf(p1, sizeof p1, "%lld", (long long)s->cfg.processed_retention_ms);
+    snprintf(p2, sizeof p2, "%lld", (long long)s->cfg.outbox_retention_ms);
+    const char *params[2] = {p1, p2};
+    int rc = -1;
+    PGresult *r = db_query(c, q, 2, params, err, errlen);
+    if (!r)
+        goto done;
+    util_strlcpy(pcut, PQgetvalue(r, 0, 0), sizeof pcut);
+    util_strlcpy(ocut, PQgetvalue(r, 0, 1), sizeof ocut);
+    PQclear(r);
+    if (!s->ret.checked && retention_check_tables(s, c, err, errlen) != 0)
+        goto done;
+    if (retention_table(c, s->name, "processed_messages", "processed_at < $1::timestamptz", pcut,
+                        deadline, &n.processed, err, errlen) != 0)
+        goto done;
+    if (s->ret.has_outgoing &&
+        retention_table(c, s->name, "outgoing_messages", "published_at < $1::timestamptz", ocut,
+                        deadline, &n.outgoing, err, errlen) != 0)
+        goto done;
+    /* The final statuses of outbox.h; updated_at is when the row became final. Their
+     * transaction_attempts go with them (ON DELETE CASCADE). */
+    if (s->ret.has_transactions &&
+        retention_table(c, s->name, "transactions",
+                        "status IN ('confirmed', 'reverted', 'failed') AND updated_at < "
+                        "$1::timestamptz",
+                        ocut, deadline, &n.transactions, err, errlen) != 0)
+        goto done;
+    rc = 0;
+done:
+    db_release(s->db, c);
+    if (out)
+        *out = n;
+    if (n.processed || n.outgoing || n.transactions)
+        log_info("retention: deleted old rows", "#processed_messages", LOG_I64(n.processed),
+                 "#outgoing_messages", LOG_I64(n.outgoing), "#transactions",
+                 LOG_I64(n.transactions));
+    return rc;
+}
+
+static int retention_job(void *ud, char *err, size_t errlen)
+{
+    return svc_retention_run(ud, NULL, err, errlen);
 }
 
 svc *svc_new(const char *name, int default_port, const cfg_var *extra, size_t nextra, char *err,
@@ -78,6 +195,19 @@ svc *svc_new(const char *name, int default_port, const cfg_var *extra, size_t ne
          "bus consumer threads per topic"},
         {"PAIMON_LOG_LEVEL", CFG_ENUM, "info", &level_idx, 0, 0, "debug|info|warn|error", 0,
          "log threshold"},
+        /* processed_messages must outlive every redelivery of a message, or a late
+         * redelivery would run its handler twice. Redeliveries happen within minutes:
+         * stream entries are trimmed only after they are acked (i.e. after the row
+         * committed), pending ones are reclaimed by the next consumer, and DLQ replays
+         * are of messages that were never processed (so have no row to lose). A day
+         * is the floor to leave room for a long outage; 30 days is ample. */
+        {"PAIMON_PROCESSED_RETENTION", CFG_DURATION_MS, "30d", &s->cfg.processed_retention_ms,
+         DAY_MS, 3650 * DAY_MS, NULL, 0, "age of processed_messages rows to delete"},
+        /* Deleting a final transaction also frees its idempotency key, so a request
+         * replayed after this long would be sent again: keep it well above any replay. */
+        {"PAIMON_OUTBOX_RETENTION", CFG_DURATION_MS, "30d", &s->cfg.outbox_retention_ms, DAY_MS,
+         3650 * DAY_MS, NULL, 0,
+         "age of published outgoing_messages / final transactions to delete"},
     };
     s->nvars = CFG_COUNT(common) + nextra;
     s->vars = util_calloc(s->nvars, sizeof *s->vars);
@@ -108,6 +238,10 @@ svc *svc_new(const char *name, int default_port, const cfg_var *extra, size_t ne
     http_set_metrics(s->http, metrics_global());
     s->sched = sched_new(life_base(s->life), s->cfg.redis_url, NULL, err, errlen);
     if (!s->sched)
+        goto fail;
+    char job[SCHED_JOB_MAX];
+    snprintf(job, sizeof job, "%s.retention", name);
+    if (sched_every(s->sched, job, RETENTION_EVERY_MS, retention_job, s, err, errlen) != 0)
         goto fail;
     return s;
 fail:

@@ -21,6 +21,14 @@
  *   PAIMON_HTTP_BIND      127.0.0.1      PAIMON_HTTP_PORT  the service's default
  *   PAIMON_DB_POOL        4              PAIMON_CONSUMERS  1 (threads per topic)
  *   PAIMON_LOG_LEVEL      info
+ *   PAIMON_PROCESSED_RETENTION  30d  age after which processed_messages rows are deleted
+ *   PAIMON_OUTBOX_RETENTION     30d  age after which published outgoing_messages and final
+ *                                    (confirmed | reverted | failed) transactions are deleted
+ *   (both at least 1d; "12h", "45d", ... as CFG_DURATION_MS parses them)
+ *
+ * Retention: svc_new registers the once-per-cluster job "<name>.retention" (every
+ * 10 min) on the scheduler, so the exactly-once bookkeeping of every service stops
+ * growing without bound; see svc_retention_run.
  *
  * Ownership: svc owns everything it opens; accessors return borrowed pointers valid
  * until svc_free. The schema, consumer group and log service name are all `name`. */
@@ -46,7 +54,16 @@ typedef struct svc_config {
     int64_t db_pool;
     int64_t consumers;
     char *log_level;
+    int64_t processed_retention_ms;
+    int64_t outbox_retention_ms;
 } svc_config;
+
+/* Rows deleted by one retention pass, per table. */
+typedef struct svc_retention_counts {
+    int64_t processed;    /* <schema>.processed_messages */
+    int64_t outgoing;     /* <schema>.outgoing_messages (published only) */
+    int64_t transactions; /* <schema>.transactions (final statuses only) */
+} svc_retention_counts;
 
 typedef struct svc svc;
 
@@ -73,6 +90,15 @@ int svc_consume(svc *s, const char *topic, bus_handler_fn fn, bus_batch_fn batch
  * on SIGTERM it runs after HTTP stopped taking traffic and before the bus consumers
  * stop, inside the 10 s deadline. Steps run in reverse registration order. */
 void svc_on_stop(svc *s, void (*fn)(void *ud), void *ud);
+
+/* One retention pass now (what the "<name>.retention" job runs; tests and operators
+ * call it directly): deletes in batches of SVC_RETENTION_BATCH rows, each its own
+ * short statement, until nothing old is left or a few seconds have passed (the rest
+ * goes on the next run, since jobs share the event loop). Which optional tables exist
+ * is checked once, on the first pass. Adds to the counter
+ * paimon_retention_deleted_total{schema,table}. out may be NULL. */
+#define SVC_RETENTION_BATCH 5000
+int svc_retention_run(svc *s, svc_retention_counts *out, char *err, size_t errlen);
 
 /* Runs until SIGTERM/SIGINT; returns 0 after a clean shutdown, 1 otherwise. */
 int svc_run(svc *s);

@@ -83,6 +83,7 @@ enum { S_CH_CREATE, S_CH_UPDATE, S_ROUTE, S_SILENCE, S_WEBHOOK, S_TEST, S_COUNT 
 struct api {
     db_pool *db;
     jsonschema *schemas[S_COUNT];
+    struct binding *bind; /* one per resource: the ud of its uniform handlers */
 };
 
 /* ---- helpers ---- */
@@ -181,6 +182,115 @@ static const char *jbool(const cJSON *o, const char *k)
     return cJSON_IsBool(v) ? (cJSON_IsTrue(v) ? "true" : "false") : NULL;
 }
 
+/* ---- the shared shapes: one statement, one reply ---- */
+
+typedef enum { REPLY_ONE, REPLY_LIST, REPLY_DELETED } reply_kind;
+
+/* Runs sql on c and replies: REPLY_ONE the first row's JSON object with status `arg`
+ * (404 without a row), REPLY_LIST a page of `arg` items cursored by "id",
+ * REPLY_DELETED an empty 200 (404 without a row). */
+static void reply_query(http_request *req, db_conn *c, const char *sql, int n, const char *const *p,
+                        reply_kind kind, int arg)
+{
+    char err[UTIL_ERRLEN];
+    PGresult *r = db_query(c, sql, n, p, err, sizeof err);
+    if (!r)
+        reply_db_error(req, c, err);
+    else if (kind == REPLY_LIST)
+        reply_list(req, r, arg, "id");
+    else if (kind == REPLY_ONE)
+        reply_one(req, r, arg);
+    else if (PQntuples(r) == 0)
+        http_reply_error(req, 404, "not_found", "no such resource", NULL);
+    else
+        http_reply_ok(req, 200, NULL);
+    PQclear(r);
+}
+
+/* reply_query on a pooled connection (503 when none is free). */
+static void run_and_reply(api *a, http_request *req, const char *sql, int n, const char *const *p,
+                          reply_kind kind, int arg)
+{
+    db_conn *c = conn_or_503(a, req);
+    if (!c)
+        return;
+    reply_query(req, c, sql, n, p, kind, arg);
+    db_release(a->db, c);
+}
+
+/* A resource whose list, get and delete are the same shape as every other's; the
+ * writes differ per resource and stay hand-written below. */
+typedef struct resource {
+    const char *one;  /* $1 = id */
+    const char *page; /* $1 = cursor (NULL for the first page), $2 = limit + 1, $3 = extra */
+    const char *(*extra)(http_request *req); /* the page's $3, or NULL for none */
+    const char *remove;                      /* $1 = id; DELETE on the path */
+    reply_kind remove_reply;
+    /* Set when ids are uuids: a malformed id is a 404 with this message (and a
+     * malformed cursor a 400) before PostgreSQL would reject the cast. */
+    const char *uuid_missing;
+} resource;
+
+typedef struct binding {
+    api *a;
+    const resource *res;
+} binding;
+
+static int uuid_ok(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return 0;
+    }
+    return 1;
+}
+
+/* 0 after replying 404 for an id that cannot name a row. */
+static int id_ok(http_request *req, const resource *res, const char *id)
+{
+    if (!res->uuid_missing || uuid_ok(id))
+        return 1;
+    http_reply_error(req, 404, "not_found", res->uuid_missing, NULL);
+    return 0;
+}
+
+static void res_list(http_request *req, void *ud)
+{
+    const binding *b = ud;
+    const char *cursor = http_query(req, "cursor");
+    if (b->res->uuid_missing && cursor && !uuid_ok(cursor)) {
+        http_reply_error(req, 400, "invalid_cursor", "bad cursor", NULL);
+        return;
+    }
+    char lim[16];
+    int limit = limit_param(req);
+    snprintf(lim, sizeof lim, "%d", limit + 1);
+    const char *p[] = {cursor, lim, b->res->extra ? b->res->extra(req) : NULL};
+    run_and_reply(b->a, req, b->res->page, b->res->extra ? 3 : 2, p, REPLY_LIST, limit);
+}
+
+static void res_get(http_request *req, void *ud)
+{
+    const binding *b = ud;
+    const char *p[] = {http_param(req, "id")};
+    if (id_ok(req, b->res, p[0]))
+        run_and_reply(b->a, req, b->res->one, 1, p, REPLY_ONE, 200);
+}
+
+static void res_delete(http_request *req, void *ud)
+{
+    const binding *b = ud;
+    const char *p[] = {http_param(req, "id")};
+    if (id_ok(req, b->res, p[0]))
+        run_and_reply(b->a, req, b->res->remove, 1, p, b->res->remove_reply, 200);
+}
+
 /* ---- channels ---- */
 
 #define CHANNEL_JSON                                                                               \
@@ -237,53 +347,13 @@ static int seal_hex(http_request *req, const char *secret, const char *aad, char
     return 0;
 }
 
-static void channels_list(http_request *req, void *ud)
-{
-    api *a = ud;
-    db_conn *c = conn_or_503(a, req);
-    if (!c)
-        return;
-    char lim[16], err[UTIL_ERRLEN];
-    int limit = limit_param(req);
-    snprintf(lim, sizeof lim, "%d", limit + 1);
-    const char *p[] = {http_query(req, "cursor"), lim};
-    PGresult *r = db_query(c,
-                           "SELECT " CHANNEL_JSON " FROM notifier.channels WHERE $1::text IS NULL "
-                           "OR id > $1 ORDER BY id LIMIT $2",
-                           2, p, err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else
-        reply_list(req, r, limit, "id");
-    PQclear(r);
-    db_release(a->db, c);
-}
-
-static void channels_get(http_request *req, void *ud)
-{
-    api *a = ud;
-    db_conn *c = conn_or_503(a, req);
-    if (!c)
-        return;
-    char err[UTIL_ERRLEN];
-    const char *p[] = {http_param(req, "id")};
-    PGresult *r = db_query(c, "SELECT " CHANNEL_JSON " FROM notifier.channels WHERE id = $1", 1, p,
-                           err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else
-        reply_one(req, r, 200);
-    PQclear(r);
-    db_release(a->db, c);
-}
-
 static void channels_create(http_request *req, void *ud)
 {
     api *a = ud;
     cJSON *b = body_or_400(a, req, S_CH_CREATE);
     if (!b)
         return;
-    char why[UTIL_ERRLEN], err[UTIL_ERRLEN];
+    char why[UTIL_ERRLEN];
     const char *id = jstr(b, "id"), *type = jstr(b, "type");
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(b, "config");
     char *hex = NULL;
@@ -292,24 +362,15 @@ static void channels_create(http_request *req, void *ud)
     } else if (jstr(b, "secret") && jstr(b, "secret_env")) {
         http_reply_error(req, 400, "invalid_body", "give secret or secret_env, not both", NULL);
     } else if (seal_hex(req, jstr(b, "secret"), id, &hex) == 0) {
-        db_conn *c = conn_or_503(a, req);
-        if (c) {
-            char *cfgs = cfg ? cJSON_PrintUnformatted(cfg) : util_strdup("{}");
-            const char *en = jbool(b, "enabled");
-            const char *p[] = {id, type, cfgs, jstr(b, "secret_env"), hex, en ? en : "true"};
-            PGresult *r = db_query(c,
-                                   "INSERT INTO notifier.channels (id, type, config, secret_env, "
-                                   "secret_sealed, enabled) VALUES ($1, $2, $3::jsonb, $4, "
-                                   "decode($5, 'hex'), $6::boolean) RETURNING " CHANNEL_JSON,
-                                   6, p, err, sizeof err);
-            if (!r)
-                reply_db_error(req, c, err);
-            else
-                reply_one(req, r, 201);
-            PQclear(r);
-            free(cfgs);
-            db_release(a->db, c);
-        }
+        char *cfgs = cfg ? cJSON_PrintUnformatted(cfg) : util_strdup("{}");
+        const char *en = jbool(b, "enabled");
+        const char *p[] = {id, type, cfgs, jstr(b, "secret_env"), hex, en ? en : "true"};
+        run_and_reply(a, req,
+                      "INSERT INTO notifier.channels (id, type, config, secret_env, "
+                      "secret_sealed, enabled) VALUES ($1, $2, $3::jsonb, $4, decode($5, "
+                      "'hex'), $6::boolean) RETURNING " CHANNEL_JSON,
+                      6, p, REPLY_ONE, 201);
+        free(cfgs);
     }
     free(hex);
     cJSON_Delete(b);
@@ -364,20 +425,15 @@ static void channels_update(http_request *req, void *ud)
     }
     cfgs = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
     const char *p[] = {id, cfgs, jstr(b, "secret_env"), hex, jbool(b, "enabled")};
-    PGresult *r = db_query(
-        c,
+    reply_query(
+        req, c,
         "UPDATE notifier.channels SET config = coalesce($2::jsonb, config), "
         "secret_env = CASE WHEN $3::text IS NOT NULL THEN $3 WHEN $4::text IS NOT NULL THEN NULL "
         "ELSE secret_env END, secret_sealed = CASE WHEN $4::text IS NOT NULL THEN decode($4, "
         "'hex') WHEN $3::text IS NOT NULL THEN NULL ELSE secret_sealed END, "
         "enabled = coalesce($5::boolean, enabled), updated_at = now() WHERE id = $1 "
         "RETURNING " CHANNEL_JSON,
-        5, p, err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else
-        reply_one(req, r, 200);
-    PQclear(r);
+        5, p, REPLY_ONE, 200);
 out:
     if (c)
         db_release(a->db, c);
@@ -386,72 +442,9 @@ out:
     cJSON_Delete(b);
 }
 
-static void simple_delete(api *a, http_request *req, const char *sql)
-{
-    db_conn *c = conn_or_503(a, req);
-    if (!c)
-        return;
-    char err[UTIL_ERRLEN];
-    const char *p[] = {http_param(req, "id")};
-    PGresult *r = db_query(c, sql, 1, p, err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else if (PQntuples(r) == 0)
-        http_reply_error(req, 404, "not_found", "no such resource", NULL);
-    else
-        http_reply_ok(req, 200, NULL);
-    PQclear(r);
-    db_release(a->db, c);
-}
-
-static void channels_delete(http_request *req, void *ud)
-{
-    simple_delete(ud, req, "DELETE FROM notifier.channels WHERE id = $1 RETURNING 1");
-}
-
 /* ---- routes ---- */
 
 #define ROUTE_JSON "row_to_json(r)::text"
-
-static void routes_list(http_request *req, void *ud)
-{
-    api *a = ud;
-    db_conn *c = conn_or_503(a, req);
-    if (!c)
-        return;
-    char lim[16], err[UTIL_ERRLEN];
-    int limit = limit_param(req);
-    snprintf(lim, sizeof lim, "%d", limit + 1);
-    const char *p[] = {http_query(req, "cursor"), lim};
-    PGresult *r = db_query(c,
-                           "SELECT " ROUTE_JSON " FROM notifier.routes r WHERE $1::text IS NULL "
-                           "OR id > $1 ORDER BY id LIMIT $2",
-                           2, p, err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else
-        reply_list(req, r, limit, "id");
-    PQclear(r);
-    db_release(a->db, c);
-}
-
-static void routes_get(http_request *req, void *ud)
-{
-    api *a = ud;
-    db_conn *c = conn_or_503(a, req);
-    if (!c)
-        return;
-    char err[UTIL_ERRLEN];
-    const char *p[] = {http_param(req, "id")};
-    PGresult *r = db_query(c, "SELECT " ROUTE_JSON " FROM notifier.routes r WHERE id = $1", 1, p,
-                           err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else
-        reply_one(req, r, 200);
-    PQclear(r);
-    db_release(a->db, c);
-}
 
 static void route_write(http_request *req, api *a, int create)
 {
@@ -474,43 +467,34 @@ static void route_write(http_request *req, api *a, int create)
     if (!cJSON_GetObjectItemCaseSensitive(b, "group_by"))
         cJSON_AddArrayToObject(b, "group_by");
     match_route route;
-    char why[UTIL_ERRLEN], err[UTIL_ERRLEN];
+    char why[UTIL_ERRLEN];
     if (store_route_from_json(b, &route, why, sizeof why) != 0) {
         http_reply_error(req, 400, "invalid_body", why, NULL);
         cJSON_Delete(b);
         return;
     }
     match_route_clear(&route);
-    db_conn *c = conn_or_503(a, req);
-    if (c) {
-        char *body = cJSON_PrintUnformatted(b);
-        const char *p[] = {body};
-        const char *sql =
-            create ? "INSERT INTO notifier.routes AS r SELECT * FROM jsonb_populate_record(NULL::"
-                     "notifier.routes, jsonb_build_object('created_at', now(), 'updated_at', "
-                     "now(), 'position', 0, 'continue_matching', false, 'group_wait_ms', 30000, "
-                     "'group_interval_ms', 300000, 'repeat_interval_ms', 14400000, "
-                     "'send_resolved', true, 'active', true) || $1::jsonb) x RETURNING " ROUTE_JSON
-                   : "UPDATE notifier.routes t SET parent_id = r.parent_id, position = "
-                     "r.position, matchers = r.matchers, channels = r.channels, "
-                     "continue_matching = r.continue_matching, group_by = r.group_by, "
-                     "group_wait_ms = r.group_wait_ms, group_interval_ms = r.group_interval_ms, "
-                     "repeat_interval_ms = r.repeat_interval_ms, send_resolved = "
-                     "r.send_resolved, active = r.active, updated_at = now() FROM "
-                     "jsonb_populate_record(NULL::notifier.routes, jsonb_build_object("
-                     "'position', 0, 'continue_matching', false, 'group_wait_ms', 30000, "
-                     "'group_interval_ms', 300000, 'repeat_interval_ms', 14400000, "
-                     "'send_resolved', true, 'active', true) || $1::jsonb) r WHERE t.id = r.id "
-                     "RETURNING row_to_json(t)::text";
-        PGresult *r = db_query(c, sql, 1, p, err, sizeof err);
-        if (!r)
-            reply_db_error(req, c, err);
-        else
-            reply_one(req, r, create ? 201 : 200);
-        PQclear(r);
-        free(body);
-        db_release(a->db, c);
-    }
+    char *body = cJSON_PrintUnformatted(b);
+    const char *p[] = {body};
+    const char *sql =
+        create ? "INSERT INTO notifier.routes AS r SELECT * FROM jsonb_populate_record(NULL::"
+                 "notifier.routes, jsonb_build_object('created_at', now(), 'updated_at', "
+                 "now(), 'position', 0, 'continue_matching', false, 'group_wait_ms', 30000, "
+                 "'group_interval_ms', 300000, 'repeat_interval_ms', 14400000, "
+                 "'send_resolved', true, 'active', true) || $1::jsonb) x RETURNING " ROUTE_JSON
+               : "UPDATE notifier.routes t SET parent_id = r.parent_id, position = "
+                 "r.position, matchers = r.matchers, channels = r.channels, "
+                 "continue_matching = r.continue_matching, group_by = r.group_by, "
+                 "group_wait_ms = r.group_wait_ms, group_interval_ms = r.group_interval_ms, "
+                 "repeat_interval_ms = r.repeat_interval_ms, send_resolved = "
+                 "r.send_resolved, active = r.active, updated_at = now() FROM "
+                 "jsonb_populate_record(NULL::notifier.routes, jsonb_build_object("
+                 "'position', 0, 'continue_matching', false, 'group_wait_ms', 30000, "
+                 "'group_interval_ms', 300000, 'repeat_interval_ms', 14400000, "
+                 "'send_resolved', true, 'active', true) || $1::jsonb) r WHERE t.id = r.id "
+                 "RETURNING row_to_json(t)::text";
+    run_and_reply(a, req, sql, 1, p, REPLY_ONE, create ? 201 : 200);
+    free(body);
     cJSON_Delete(b);
 }
 
@@ -524,11 +508,6 @@ static void routes_update(http_request *req, void *ud)
     route_write(req, ud, 0);
 }
 
-static void routes_delete(http_request *req, void *ud)
-{
-    simple_delete(ud, req, "DELETE FROM notifier.routes WHERE id = $1 RETURNING 1");
-}
-
 /* ---- silences ---- */
 
 #define SILENCE_JSON                                                                               \
@@ -537,72 +516,6 @@ static void routes_delete(http_request *req, void *ud)
     "CASE WHEN ends_at <= now() THEN 'expired' WHEN starts_at > now() THEN 'pending' ELSE "        \
     "'active' END)::text"
 
-static int uuid_ok(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return 0;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return 0;
-    }
-    return 1;
-}
-
-static void silences_list(http_request *req, void *ud)
-{
-    api *a = ud;
-    const char *cursor = http_query(req, "cursor");
-    if (cursor && !uuid_ok(cursor)) {
-        http_reply_error(req, 400, "invalid_cursor", "bad cursor", NULL);
-        return;
-    }
-    db_conn *c = conn_or_503(a, req);
-    if (!c)
-        return;
-    char lim[16], err[UTIL_ERRLEN];
-    int limit = limit_param(req);
-    snprintf(lim, sizeof lim, "%d", limit + 1);
-    const char *active = http_query(req, "active");
-    const char *p[] = {cursor, lim, active && strcmp(active, "true") == 0 ? "t" : "f"};
-    PGresult *r = db_query(c,
-                           "SELECT " SILENCE_JSON " FROM notifier.silences WHERE ($1::uuid IS NULL "
-                           "OR id > $1::uuid) AND (NOT $3::boolean OR ends_at > now()) ORDER BY id "
-                           "LIMIT $2",
-                           3, p, err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else
-        reply_list(req, r, limit, "id");
-    PQclear(r);
-    db_release(a->db, c);
-}
-
-static void silences_get(http_request *req, void *ud)
-{
-    api *a = ud;
-    if (!uuid_ok(http_param(req, "id"))) {
-        http_reply_error(req, 404, "not_found", "no such silence", NULL);
-        return;
-    }
-    db_conn *c = conn_or_503(a, req);
-    if (!c)
-        return;
-    char err[UTIL_ERRLEN];
-    const char *p[] = {http_param(req, "id")};
-    PGresult *r = db_query(c, "SELECT " SILENCE_JSON " FROM notifier.silences WHERE id = $1", 1, p,
-                           err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else
-        reply_one(req, r, 200);
-    PQclear(r);
-    db_release(a->db, c);
-}
-
 static void silences_create(http_request *req, void *ud)
 {
     api *a = ud;
@@ -610,7 +523,7 @@ static void silences_create(http_request *req, void *ud)
     if (!b)
         return;
     match_set ms;
-    char why[UTIL_ERRLEN], err[UTIL_ERRLEN];
+    char why[UTIL_ERRLEN];
     if (match_set_from_json(cJSON_GetObjectItemCaseSensitive(b, "matchers"), &ms, why,
                             sizeof why) != 0) {
         http_reply_error(req, 400, "invalid_body", why, NULL);
@@ -618,52 +531,17 @@ static void silences_create(http_request *req, void *ud)
         return;
     }
     match_set_free(&ms);
-    db_conn *c = conn_or_503(a, req);
-    if (c) {
-        char *m = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(b, "matchers"));
-        const char *comment = jstr(b, "comment");
-        const char *p[] = {m, jstr(b, "starts_at"), jstr(b, "ends_at"), jstr(b, "created_by"),
-                           comment ? comment : ""};
-        PGresult *r = db_query(c,
-                               "INSERT INTO notifier.silences (matchers, starts_at, ends_at, "
-                               "created_by, comment) VALUES ($1::jsonb, coalesce($2::timestamptz, "
-                               "now()), $3::timestamptz, $4, $5) RETURNING " SILENCE_JSON,
-                               5, p, err, sizeof err);
-        if (!r)
-            reply_db_error(req, c, err);
-        else
-            reply_one(req, r, 201);
-        PQclear(r);
-        free(m);
-        db_release(a->db, c);
-    }
+    char *m = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(b, "matchers"));
+    const char *comment = jstr(b, "comment");
+    const char *p[] = {m, jstr(b, "starts_at"), jstr(b, "ends_at"), jstr(b, "created_by"),
+                       comment ? comment : ""};
+    run_and_reply(a, req,
+                  "INSERT INTO notifier.silences (matchers, starts_at, ends_at, created_by, "
+                  "comment) VALUES ($1::jsonb, coalesce($2::timestamptz, now()), "
+                  "$3::timestamptz, $4, $5) RETURNING " SILENCE_JSON,
+                  5, p, REPLY_ONE, 201);
+    free(m);
     cJSON_Delete(b);
-}
-
-static void silences_expire(http_request *req, void *ud)
-{
-    api *a = ud;
-    if (!uuid_ok(http_param(req, "id"))) {
-        http_reply_error(req, 404, "not_found", "no such silence", NULL);
-        return;
-    }
-    db_conn *c = conn_or_503(a, req);
-    if (!c)
-        return;
-    char err[UTIL_ERRLEN];
-    const char *p[] = {http_param(req, "id")};
-    /* Expiring keeps the record (who silenced what, and when it stopped). */
-    PGresult *r =
-        db_query(c,
-                 "UPDATE notifier.silences SET ends_at = greatest(starts_at + interval "
-                 "'1 millisecond', least(ends_at, now())) WHERE id = $1 RETURNING " SILENCE_JSON,
-                 1, p, err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else
-        reply_one(req, r, 200);
-    PQclear(r);
-    db_release(a->db, c);
 }
 
 /* ---- webhook subscriptions ---- */
@@ -672,57 +550,6 @@ static void silences_expire(http_request *req, void *ud)
     "json_build_object('id', id, 'url', url, 'events', events, 'active', active, "                 \
     "'description', description, 'secret', '***', 'created_at', created_at, 'updated_at', "        \
     "updated_at)::text"
-
-static void webhooks_list(http_request *req, void *ud)
-{
-    api *a = ud;
-    const char *cursor = http_query(req, "cursor");
-    if (cursor && !uuid_ok(cursor)) {
-        http_reply_error(req, 400, "invalid_cursor", "bad cursor", NULL);
-        return;
-    }
-    db_conn *c = conn_or_503(a, req);
-    if (!c)
-        return;
-    char lim[16], err[UTIL_ERRLEN];
-    int limit = limit_param(req);
-    snprintf(lim, sizeof lim, "%d", limit + 1);
-    const char *p[] = {cursor, lim};
-    PGresult *r = db_query(c,
-                           "SELECT " WEBHOOK_JSON " FROM notifier.webhook_subscriptions WHERE "
-                           "$1::uuid IS NULL OR id > $1::uuid ORDER BY id LIMIT $2",
-                           2, p, err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else
-        reply_list(req, r, limit, "id");
-    PQclear(r);
-    db_release(a->db, c);
-}
-
-static void webhooks_get(http_request *req, void *ud)
-{
-    api *a = ud;
-    if (!uuid_ok(http_param(req, "id"))) {
-        http_reply_error(req, 404, "not_found", "no such subscription", NULL);
-        return;
-    }
-    db_conn *c = conn_or_503(a, req);
-    if (!c)
-        return;
-    char err[UTIL_ERRLEN];
-    const char *p[] = {http_param(req, "id")};
-    PGresult *r = db_query(c,
-                           "SELECT " WEBHOOK_JSON " FROM notifier.webhook_subscriptions WHERE id "
-                           "= $1",
-                           1, p, err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else
-        reply_one(req, r, 200);
-    PQclear(r);
-    db_release(a->db, c);
-}
 
 static char *events_array(const cJSON *b)
 {
@@ -828,16 +655,6 @@ static void webhooks_update(http_request *req, void *ud)
     webhooks_write(req, ud, 0);
 }
 
-static void webhooks_delete(http_request *req, void *ud)
-{
-    if (!uuid_ok(http_param(req, "id"))) {
-        http_reply_error(req, 404, "not_found", "no such subscription", NULL);
-        return;
-    }
-    simple_delete(ud, req,
-                  "DELETE FROM notifier.webhook_subscriptions WHERE id = $1::uuid RETURNING 1");
-}
-
 /* ---- test notification ---- */
 
 static void test_send(http_request *req, void *ud)
@@ -918,29 +735,62 @@ static void deliveries_list(http_request *req, void *ud)
         http_reply_error(req, 400, "invalid_query", "outcome: sent|retry|rate_limited|dead", NULL);
         return;
     }
-    db_conn *c = conn_or_503(a, req);
-    if (!c)
-        return;
-    char lim[16], err[UTIL_ERRLEN];
+    char lim[16];
     int limit = limit_param(req);
     snprintf(lim, sizeof lim, "%d", limit + 1);
     const char *p[] = {cursor, lim, ch, outcome, nid};
-    PGresult *r = db_query(
-        c,
+    run_and_reply(
+        a, req,
         "SELECT json_build_object('id', id, 'notification_id', notification_id, 'channel_id', "
         "channel_id, 'channel_type', channel_type, 'target', target, 'attempt', attempt, "
         "'outcome', outcome, 'status_code', status_code, 'latency_ms', latency_ms, 'error', "
         "error, 'at', at)::text FROM notifier.deliveries WHERE ($1::bigint IS NULL OR id < "
         "$1::bigint) AND ($3::text IS NULL OR channel_id = $3) AND ($4::text IS NULL OR outcome "
         "= $4) AND ($5::bigint IS NULL OR notification_id = $5::bigint) ORDER BY id DESC LIMIT $2",
-        5, p, err, sizeof err);
-    if (!r)
-        reply_db_error(req, c, err);
-    else
-        reply_list(req, r, limit, "id");
-    PQclear(r);
-    db_release(a->db, c);
+        5, p, REPLY_LIST, limit);
 }
+
+/* ---- the uniform list / get / delete of each resource ---- */
+
+static const char *silences_active(http_request *req)
+{
+    const char *active = http_query(req, "active");
+    return active && strcmp(active, "true") == 0 ? "t" : "f";
+}
+
+enum { R_CHANNELS, R_ROUTES, R_SILENCES, R_WEBHOOKS, R_COUNT };
+
+static const resource resources[R_COUNT] = {
+    [R_CHANNELS] = {.one = "SELECT " CHANNEL_JSON " FROM notifier.channels WHERE id = $1",
+                    .page = "SELECT " CHANNEL_JSON " FROM notifier.channels WHERE $1::text IS "
+                            "NULL OR id > $1 ORDER BY id LIMIT $2",
+                    .remove = "DELETE FROM notifier.channels WHERE id = $1 RETURNING 1",
+                    .remove_reply = REPLY_DELETED},
+    [R_ROUTES] = {.one = "SELECT " ROUTE_JSON " FROM notifier.routes r WHERE id = $1",
+                  .page = "SELECT " ROUTE_JSON " FROM notifier.routes r WHERE $1::text IS NULL "
+                          "OR id > $1 ORDER BY id LIMIT $2",
+                  .remove = "DELETE FROM notifier.routes WHERE id = $1 RETURNING 1",
+                  .remove_reply = REPLY_DELETED},
+    [R_SILENCES] = {.one = "SELECT " SILENCE_JSON " FROM notifier.silences WHERE id = $1",
+                    .page = "SELECT " SILENCE_JSON " FROM notifier.silences WHERE ($1::uuid IS "
+                            "NULL OR id > $1::uuid) AND (NOT $3::boolean OR ends_at > now()) "
+                            "ORDER BY id LIMIT $2",
+                    .extra = silences_active,
+                    /* Expiring keeps the record (who silenced what, and when it stopped). */
+                    .remove = "UPDATE notifier.silences SET ends_at = greatest(starts_at + "
+                              "interval '1 millisecond', least(ends_at, now())) WHERE id = $1 "
+                              "RETURNING " SILENCE_JSON,
+                    .remove_reply = REPLY_ONE,
+                    .uuid_missing = "no such silence"},
+    [R_WEBHOOKS] = {.one = "SELECT " WEBHOOK_JSON " FROM notifier.webhook_subscriptions WHERE "
+                           "id = $1",
+                    .page = "SELECT " WEBHOOK_JSON " FROM notifier.webhook_subscriptions WHERE "
+                            "$1::uuid IS NULL OR id > $1::uuid ORDER BY id LIMIT $2",
+                    .remove = "DELETE FROM notifier.webhook_subscriptions WHERE id = $1::uuid "
+                              "RETURNING 1",
+                    .remove_reply = REPLY_DELETED,
+                    .uuid_missing = "no such subscription"},
+};
 
 /* ---- wiring ---- */
 
@@ -955,38 +805,44 @@ api *api_new(http_server *srv, db_pool *db, char *err, size_t errlen)
             api_free(a);
             return NULL;
         }
+    a->bind = util_calloc(R_COUNT, sizeof *a->bind);
+    for (int i = 0; i < R_COUNT; i++)
+        a->bind[i] = (binding){.a = a, .res = &resources[i]};
     struct {
         const char *m, *p;
         http_handler fn;
+        int res; /* the resource its ud binds, or -1 for the api itself */
     } routes[] = {
-        {"GET", "/v1/channels", channels_list},
-        {"POST", "/v1/channels", channels_create},
-        {"GET", "/v1/channels/:id", channels_get},
-        {"PUT", "/v1/channels/:id", channels_update},
-        {"DELETE", "/v1/channels/:id", channels_delete},
-        {"GET", "/v1/routes", routes_list},
-        {"POST", "/v1/routes", routes_create},
-        {"GET", "/v1/routes/:id", routes_get},
-        {"PUT", "/v1/routes/:id", routes_update},
-        {"DELETE", "/v1/routes/:id", routes_delete},
-        {"GET", "/v1/silences", silences_list},
-        {"POST", "/v1/silences", silences_create},
-        {"GET", "/v1/silences/:id", silences_get},
-        {"DELETE", "/v1/silences/:id", silences_expire},
-        {"GET", "/v1/webhooks", webhooks_list},
-        {"POST", "/v1/webhooks", webhooks_create},
-        {"GET", "/v1/webhooks/:id", webhooks_get},
-        {"PUT", "/v1/webhooks/:id", webhooks_update},
-        {"DELETE", "/v1/webhooks/:id", webhooks_delete},
-        {"POST", "/v1/test", test_send},
-        {"GET", "/v1/deliveries", deliveries_list},
+        {"GET", "/v1/channels", res_list, R_CHANNELS},
+        {"POST", "/v1/channels", channels_create, -1},
+        {"GET", "/v1/channels/:id", res_get, R_CHANNELS},
+        {"PUT", "/v1/channels/:id", channels_update, -1},
+        {"DELETE", "/v1/channels/:id", res_delete, R_CHANNELS},
+        {"GET", "/v1/routes", res_list, R_ROUTES},
+        {"POST", "/v1/routes", routes_create, -1},
+        {"GET", "/v1/routes/:id", res_get, R_ROUTES},
+        {"PUT", "/v1/routes/:id", routes_update, -1},
+        {"DELETE", "/v1/routes/:id", res_delete, R_ROUTES},
+        {"GET", "/v1/silences", res_list, R_SILENCES},
+        {"POST", "/v1/silences", silences_create, -1},
+        {"GET", "/v1/silences/:id", res_get, R_SILENCES},
+        {"DELETE", "/v1/silences/:id", res_delete, R_SILENCES}, /* expires it */
+        {"GET", "/v1/webhooks", res_list, R_WEBHOOKS},
+        {"POST", "/v1/webhooks", webhooks_create, -1},
+        {"GET", "/v1/webhooks/:id", res_get, R_WEBHOOKS},
+        {"PUT", "/v1/webhooks/:id", webhooks_update, -1},
+        {"DELETE", "/v1/webhooks/:id", res_delete, R_WEBHOOKS},
+        {"POST", "/v1/test", test_send, -1},
+        {"GET", "/v1/deliveries", deliveries_list, -1},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
-        if (http_route(srv, routes[i].m, routes[i].p, routes[i].fn, a) != 0) {
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        void *ud = routes[i].res < 0 ? (void *)a : (void *)&a->bind[routes[i].res];
+        if (http_route(srv, routes[i].m, routes[i].p, routes[i].fn, ud) != 0) {
             util_err(err, errlen, "cannot route %s %s", routes[i].m, routes[i].p);
             api_free(a);
             return NULL;
         }
+    }
     return a;
 }
 
@@ -996,5 +852,6 @@ void api_free(api *a)
         return;
     for (int i = 0; i < S_COUNT; i++)
         jsonschema_free(a->schemas[i]);
+    free(a->bind);
     free(a);
 }

@@ -25,121 +25,21 @@
 
 #include "abi.h"
 #include "bus.h"
-#include "eip712.h"
+#include "devchain_fixture.h"
 #include "envelope.h"
 #include "harness.h"
-#include "hex.h"
-#include "migrate.h"
-#include "money.h"
-#include "rpc.h"
 #include "util.h"
 
 static struct {
-    cJSON *dc;
-    char rpc_url[128];
-    uint64_t chain_id;
+    dc_chain dc;
     char vault[43];
-    rpc_client *rpc;
     abi_contract *abi_low;
 } g;
 
-static cJSON *rpc(const char *method, cJSON *params)
-{
-    char err[256];
-    cJSON *r = rpc_call(g.rpc, method, params ? params : cJSON_CreateArray(), err, sizeof err);
-    if (!r)
-        fail_msg("%s: %s", method, err);
-    return r;
-}
-
-static int chain_status(const char *request_id)
-{
-    char cmd[512], out[2048];
-    snprintf(cmd, sizeof cmd,
-             "call --rpc-url %s %s 'getRedemption(uint256)((uint256,address,address,uint8,uint8,"
-             "uint256,uint256,uint256,uint64,uint64,uint64,address))' %s",
-             g.rpc_url, g.vault, request_id);
-    if (th_cast(cmd, out, sizeof out) != 0)
-        fail_msg("cast call getRedemption: %s", out);
-    char *p = out;
-    for (int commas = 0; *p && commas < 4; p++)
-        if (*p == ',')
-            commas++;
-    return atoi(p);
-}
-
-/* The latest vault log of `event`, shaped as the listener publishes it. */
+/* The latest vault log of `event` for the request, shaped as the listener publishes it. */
 static envelope *event_envelope(const char *event, const char *request_id)
 {
-    const abi_event *ev = abi_contract_event(g.abi_low, event);
-    assert_non_null(ev);
-    char topic[HEX_B32_STRLEN];
-    hex_encode(ev->topic0, 32, 1, topic, sizeof topic);
-    cJSON *f = cJSON_CreateObject();
-    cJSON_AddStringToObject(f, "address", g.vault);
-    cJSON_AddStringToObject(f, "fromBlock", "0x0");
-    cJSON_AddStringToObject(f, "toBlock", "latest");
-    cJSON *topics = cJSON_AddArrayToObject(f, "topics");
-    cJSON_AddItemToArray(topics, cJSON_CreateString(topic));
-    rpc_error e;
-    rpc_error_init(&e);
-    cJSON *logs = rpc_get_logs(g.rpc, f, &e);
-    cJSON_Delete(f);
-    assert_non_null(logs);
-    cJSON *found = NULL, *dec = NULL;
-    cJSON *log;
-    cJSON_ArrayForEach(log, logs)
-    {
-        cJSON *d = abi_decode_log_json(g.abi_low, log, NULL, 0);
-        assert_non_null(d);
-        const char *rid =
-            cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "args"), "requestId"));
-        if (rid && strcmp(rid, request_id) == 0) {
-            cJSON_Delete(dec);
-            dec = d;
-            found = log;
-        } else {
-            cJSON_Delete(d);
-        }
-    }
-    if (!found)
-        fail_msg("no %s log for request %s", event, request_id);
-    uint64_t bn = 0;
-    rpc_parse_quantity(cJSON_GetObjectItem(found, "blockNumber"), &bn);
-    uint64_t li = 0, ti = 0;
-    rpc_parse_quantity(cJSON_GetObjectItem(found, "logIndex"), &li);
-    rpc_parse_quantity(cJSON_GetObjectItem(found, "transactionIndex"), &ti);
-    rpc_header h;
-    assert_int_equal(rpc_get_block_header(g.rpc, (int64_t)bn, &h, NULL, 0), 0);
-    char ts[32], type[80], id[200];
-    envelope_format_ts((int64_t)h.timestamp * 1000, ts);
-    char txh[HEX_B32_STRLEN];
-    util_strlcpy(txh, cJSON_GetStringValue(cJSON_GetObjectItem(found, "transactionHash")),
-                 sizeof txh);
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddNumberToObject(p, "chain_id", (double)g.chain_id);
-    cJSON_AddStringToObject(p, "address", g.vault);
-    cJSON_AddStringToObject(p, "event", event);
-    cJSON_AddStringToObject(p, "signature",
-                            cJSON_GetStringValue(cJSON_GetObjectItem(dec, "signature")));
-    cJSON_AddItemToObject(p, "args", cJSON_DetachItemFromObject(dec, "args"));
-    cJSON_AddNumberToObject(p, "block_number", (double)bn);
-    cJSON_AddStringToObject(p, "block_hash",
-                            cJSON_GetStringValue(cJSON_GetObjectItem(found, "blockHash")));
-    cJSON_AddStringToObject(p, "block_time", ts);
-    cJSON_AddStringToObject(p, "tx_hash", txh);
-    cJSON_AddNumberToObject(p, "tx_index", (double)ti);
-    cJSON_AddNumberToObject(p, "log_index", (double)li);
-    cJSON_AddBoolToObject(p, "removed", 0);
-    cJSON_Delete(dec);
-    cJSON_Delete(logs);
-    snprintf(type, sizeof type, "chain.redemption_%s", event + strlen("Redemption"));
-    for (char *c = type; *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char)(*c + 32);
-    snprintf(id, sizeof id, "%llu:%s:%llu", (unsigned long long)g.chain_id, txh,
-             (unsigned long long)li);
-    return envelope_new(id, type, "listener", NULL, p);
+    return dc_log_envelope(&g.dc, g.abi_low, g.vault, event, "requestId", request_id);
 }
 
 typedef struct buf {
@@ -216,29 +116,11 @@ static void quiet(void *arg, const char *msg)
 static int group_setup(void **state)
 {
     (void)state;
-    const char *path = getenv("PAIMON_DEVCHAIN_JSON");
-    FILE *f = path ? fopen(path, "r") : NULL;
-    if (!f)
+    if (dc_open(&g.dc, NULL, "test_approval_daemon") != 0 || !dc_contract(&g.dc, "vault"))
         return -1;
-    static char jb[1 << 16];
-    size_t n = fread(jb, 1, sizeof jb - 1, f);
-    fclose(f);
-    jb[n] = '\0';
-    g.dc = cJSON_Parse(jb);
-    if (!g.dc)
-        return -1;
-    util_strlcpy(g.rpc_url, cJSON_GetStringValue(cJSON_GetObjectItem(g.dc, "rpcUrl")),
-                 sizeof g.rpc_url);
-    g.chain_id = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(g.dc, "chainId"));
-    util_strlcpy(
-        g.vault,
-        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "contracts"), "vault")),
-        sizeof g.vault);
-    const char *urls[1] = {g.rpc_url};
-    rpc_config rc = {.urls = urls, .nurls = 1, .name = "test_approval_daemon"};
-    g.rpc = rpc_client_new(&rc, NULL, 0);
+    util_strlcpy(g.vault, dc_contract(&g.dc, "vault"), sizeof g.vault);
     g.abi_low = abi_contract_load(th_repo_path("schemas/abi/PaimonVault.json"), NULL, 0);
-    if (!g.rpc || !g.abi_low)
+    if (!g.abi_low)
         return -1;
     g.abi_low->log_flags = ABI_DECODE_LOWER_ADDR;
     return 0;
@@ -248,25 +130,34 @@ static int group_teardown(void **state)
 {
     (void)state;
     abi_contract_free(g.abi_low);
-    rpc_client_free(g.rpc);
-    cJSON_Delete(g.dc);
+    dc_close(&g.dc);
     return 0;
+}
+
+/* A fresh database `name` with the approval service's migrations; *url is its URL
+ * (static storage until the next fresh database). */
+static PGconn *approval_db(const char *name, const char **url)
+{
+    *url = th_pg_fresh_db(name);
+    PGconn *pg = th_pg_connect(*url);
+    PQsetNoticeProcessor(pg, quiet, NULL);
+    assert_int_equal(th_pg_migrate(pg, "approval"), 0);
+    return pg;
 }
 
 static pid_t start_daemon(const char *db, int port)
 {
     char portstr[16], cid[24];
     snprintf(portstr, sizeof portstr, "%d", port);
-    snprintf(cid, sizeof cid, "%llu", (unsigned long long)g.chain_id);
-    const char *opkey = cJSON_GetStringValue(cJSON_GetObjectItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "accounts"), "operator"), "privateKey"));
+    snprintf(cid, sizeof cid, "%llu", (unsigned long long)g.dc.chain_id);
+    const char *opkey = dc_private_key(&g.dc, "operator", -1);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         setenv("PAIMON_REDIS_URL", th_redis_url(), 1);
         setenv("PAIMON_DATABASE_URL", db, 1);
         setenv("PAIMON_HTTP_PORT", portstr, 1);
-        setenv("PAIMON_RPC_URLS", g.rpc_url, 1);
+        setenv("PAIMON_RPC_URLS", g.dc.rpc_url, 1);
         setenv("PAIMON_CHAIN_ID", cid, 1);
         setenv("PAIMON_VAULT_ADDRESS", g.vault, 1);
         setenv("PAIMON_ABI_DIR", th_repo_path("schemas/abi"), 1);
@@ -296,21 +187,17 @@ static void stop_daemon(pid_t pid)
 static void test_daemon_end_to_end(void **state)
 {
     (void)state;
-    cJSON *s = rpc("evm_snapshot", NULL);
-    char snap[80];
-    util_strlcpy(snap, cJSON_GetStringValue(s), sizeof snap);
-    cJSON_Delete(s);
+    char snap[DC_SNAP_MAX];
+    dc_snapshot(&g.dc, snap);
 
-    const char *db = th_pg_fresh_db("approval_daemon");
-    PGconn *pg = th_pg_connect(db);
-    PQsetNoticeProcessor(pg, quiet, NULL);
+    const char *db = NULL;
+    PGconn *pg = approval_db("approval_daemon", &db);
     char err[512];
-    assert_int_equal(th_pg_migrate(pg, "approval"), 0);
     redisContext *rcx = th_redis_fresh();
 
     int port = th_redis_port() + 60;
     char cid[24];
-    snprintf(cid, sizeof cid, "%llu", (unsigned long long)g.chain_id);
+    snprintf(cid, sizeof cid, "%llu", (unsigned long long)g.dc.chain_id);
     pid_t pid = start_daemon(db, port);
     int64_t end;
 
@@ -331,12 +218,7 @@ static void test_daemon_end_to_end(void **state)
     assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(d, "records")) >= 2);
     cJSON_Delete(j);
     /* The outbox worker sends approveRedemption and it lands on chain. */
-    end = util_mono_ms() + 20000;
-    while (chain_status("1") != 2 && util_mono_ms() < end) {
-        cJSON_Delete(rpc("evm_mine", NULL));
-        util_sleep_ms(200);
-    }
-    assert_int_equal(chain_status("1"), 2);
+    assert_int_equal(dc_wait_redemption_status(&g.dc, "1", 2, 20000), 2);
 
     /* Lists and filters. */
     assert_int_equal(http(port, "GET", "/v1/redemptions?status=pending&limit=1", NULL, NULL, &j),
@@ -383,9 +265,7 @@ static void test_daemon_end_to_end(void **state)
 
     stop_daemon(pid);
 
-    cJSON *p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, cJSON_CreateString(snap));
-    cJSON_Delete(rpc("evm_revert", p));
+    assert_int_equal(dc_revert(&g.dc, snap), 0);
     PQfinish(pg);
     redisFree(rcx);
 }
@@ -395,25 +275,11 @@ static void test_daemon_end_to_end(void **state)
 static void vote_body(int who, const char *ticket, const char *decision, const char *nonce,
                       const char *reason, char *out, size_t outlen)
 {
-    cJSON *ap = cJSON_GetArrayItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "accounts"), "approvers"), who);
-    uint8_t key[32], vault[20], sig[65];
-    assert_int_equal(hex_decode_fixed(cJSON_GetStringValue(cJSON_GetObjectItem(ap, "privateKey")),
-                                      key, 32, NULL, 0),
-                     0);
-    assert_int_equal(hex_addr_parse(g.vault, vault, NULL, 0), 0);
+    char addr[DC_ADDR_LEN], hexsig[DC_SIG_HEX];
+    uint8_t key[32];
+    assert_int_equal(dc_account(&g.dc, "approvers", who, addr, key), 0);
     uint64_t deadline = (uint64_t)(util_now_ms() / 1000 + 600);
-    money_u256 n, d;
-    assert_int_equal(money_from_dec(&n, nonce, NULL, 0), 0);
-    money_from_u64(&d, deadline);
-    char err[256];
-    cJSON *typed =
-        eip712_approval_new(g.chain_id, vault, ticket, decision, &n, &d, err, sizeof err);
-    assert_non_null(typed);
-    assert_int_equal(eip712_sign(typed, key, sig, err, sizeof err), 0);
-    cJSON_Delete(typed);
-    char hexsig[140];
-    hex_encode(sig, 65, 1, hexsig, sizeof hexsig);
+    dc_sign_approval(&g.dc, key, g.vault, ticket, decision, nonce, deadline, hexsig);
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "nonce", nonce);
     char dl[24];
@@ -430,38 +296,26 @@ static void vote_body(int who, const char *ticket, const char *decision, const c
 
 static const char *approver_addr(int who)
 {
-    return cJSON_GetStringValue(cJSON_GetObjectItem(
-        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "accounts"), "approvers"),
-                           who),
-        "address"));
+    return dc_address(&g.dc, "approvers", who);
 }
 
 static void test_http_signed_approvals_one_tx(void **state)
 {
     (void)state;
-    const char *db = th_pg_fresh_db("approval_daemon_votes");
-    PGconn *pg = th_pg_connect(db);
-    PQsetNoticeProcessor(pg, quiet, NULL);
+    const char *db = NULL;
+    PGconn *pg = approval_db("approval_daemon_votes", &db);
     char err[512];
-    assert_int_equal(th_pg_migrate(pg, "approval"), 0);
     redisContext *rcx = th_redis_fresh();
-    cJSON *s = rpc("evm_snapshot", NULL);
-    char snap[80];
-    util_strlcpy(snap, cJSON_GetStringValue(s), sizeof snap);
-    cJSON_Delete(s);
+    char snap[DC_SNAP_MAX];
+    dc_snapshot(&g.dc, snap);
 
     /* Investor 0 redeems 300,000 shares on chain: above the threshold, 2 approvals. */
-    cJSON *inv = cJSON_GetArrayItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "accounts"), "investors"), 0);
-    const char *ia = cJSON_GetStringValue(cJSON_GetObjectItem(inv, "address"));
-    char cmd[1024], out[4096];
-    snprintf(cmd, sizeof cmd,
-             "send --rpc-url %s --private-key %s %s 'requestRedeem(uint256,address,address,uint8)' "
-             "300000000000000000000000 %s %s 0",
-             g.rpc_url, cJSON_GetStringValue(cJSON_GetObjectItem(inv, "privateKey")), g.vault, ia,
-             ia);
-    assert_int_equal(th_cast(cmd, out, sizeof out), 0);
-    assert_int_equal(chain_status("2"), 1);
+    const char *ia = dc_address(&g.dc, "investors", 0);
+    char args[256];
+    snprintf(args, sizeof args, "300000000000000000000000 %s %s 0", ia, ia);
+    dc_cast_send(&g.dc, dc_private_key(&g.dc, "investors", 0), g.vault,
+                 "requestRedeem(uint256,address,address,uint8)", args);
+    assert_int_equal(dc_redemption_status(&g.dc, "2"), 1);
 
     int port = th_redis_port() + 60;
     pid_t pid = start_daemon(db, port);
@@ -513,12 +367,7 @@ static void test_http_signed_approvals_one_tx(void **state)
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(d, "status")), "approved");
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "approvals")), 2);
     cJSON_Delete(j);
-    end = util_mono_ms() + 20000;
-    while (chain_status("2") != 2 && util_mono_ms() < end) {
-        cJSON_Delete(rpc("evm_mine", NULL));
-        util_sleep_ms(200);
-    }
-    assert_int_equal(chain_status("2"), 2);
+    assert_int_equal(dc_wait_redemption_status(&g.dc, "2", 2, 20000), 2);
     assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM approval.transactions"), 1);
     assert_int_equal(th_pg_scalar(pg, "SELECT count(*) FROM approval.transactions WHERE "
                                       "idempotency_key LIKE 'approve:%:2'"),
@@ -540,9 +389,7 @@ static void test_http_signed_approvals_one_tx(void **state)
     assert_int_equal(decided, 1);
     stop_daemon(pid);
 
-    cJSON *p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, cJSON_CreateString(snap));
-    cJSON_Delete(rpc("evm_revert", p));
+    assert_int_equal(dc_revert(&g.dc, snap), 0);
     PQfinish(pg);
     redisFree(rcx);
 }

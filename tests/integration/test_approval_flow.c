@@ -34,7 +34,7 @@
 #include "approval/ticket.h"
 #include "approval/outmsg.h"
 #include "db.h"
-#include "eip712.h"
+#include "devchain_fixture.h"
 #include "envelope.h"
 #include "harness.h"
 #include "hex.h"
@@ -48,24 +48,21 @@
 #define text(...)   th_pg_textf(g.pg, __VA_ARGS__)
 
 static struct {
-    cJSON *dc;
-    char rpc_url[128];
-    uint64_t chain_id;
+    dc_chain dc;
     char vault[43];
     char operator[43];
     uint8_t operator_key[32];
     char approver[3][43];
     uint8_t approver_key[3][32];
     char investor[3][43];
-    char investor_key[3][67];
+    const char *investor_key[3]; /* hex, as cast takes it */
     char spare[43];
     uint8_t spare_key[32];
-    rpc_client *rpc;
     abi_contract *abi;     /* as the service uses it */
     abi_contract *abi_low; /* lowercase addresses, as the listener decodes */
     signer *sg;
     /* per test */
-    char snap[80];
+    char snap[DC_SNAP_MAX];
     db_pool *pool;
     PGconn *pg;
     appr_app app;
@@ -73,128 +70,15 @@ static struct {
 
 /* ------------------------------------------------------------------ chain helpers */
 
-static cJSON *rpc(const char *method, cJSON *params)
-{
-    char err[256];
-    cJSON *r = rpc_call(g.rpc, method, params ? params : cJSON_CreateArray(), err, sizeof err);
-    if (!r)
-        fail_msg("%s: %s", method, err);
-    return r;
-}
-
-static void mine(int n)
-{
-    for (int i = 0; i < n; i++)
-        cJSON_Delete(rpc("evm_mine", NULL));
-}
-
-static void increase_time(long s)
-{
-    cJSON *p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, cJSON_CreateNumber((double)s));
-    cJSON_Delete(rpc("evm_increaseTime", p));
-    mine(1);
-}
-
 static void cast_send(const char *key, const char *sig, const char *args)
 {
-    char cmd[1024], out[4096];
-    snprintf(cmd, sizeof cmd, "send --rpc-url %s --private-key %s %s '%s' %s", g.rpc_url, key,
-             g.vault, sig, args);
-    if (th_cast(cmd, out, sizeof out) != 0)
-        fail_msg("cast %s failed: %s", sig, out);
+    dc_cast_send(&g.dc, key, g.vault, sig, args);
 }
 
-/* getRedemption(id).status via cast (an independent reader). */
-static int chain_status(const char *request_id)
-{
-    char cmd[512], out[2048];
-    snprintf(cmd, sizeof cmd,
-             "call --rpc-url %s %s 'getRedemption(uint256)((uint256,address,address,uint8,uint8,"
-             "uint256,uint256,uint256,uint64,uint64,uint64,address))' %s",
-             g.rpc_url, g.vault, request_id);
-    if (th_cast(cmd, out, sizeof out) != 0)
-        fail_msg("cast call getRedemption: %s", out);
-    /* "(id, controller, owner, channel, status, ..." */
-    char *p = out;
-    for (int commas = 0; *p && commas < 4; p++)
-        if (*p == ',')
-            commas++;
-    return atoi(p);
-}
-
-/* The latest vault log of `event`, shaped as the listener publishes it. */
+/* The latest vault log of `event` for the request, shaped as the listener publishes it. */
 static envelope *event_envelope(const char *event, const char *request_id)
 {
-    const abi_event *ev = abi_contract_event(g.abi_low, event);
-    assert_non_null(ev);
-    char topic[HEX_B32_STRLEN];
-    hex_encode(ev->topic0, 32, 1, topic, sizeof topic);
-    cJSON *f = cJSON_CreateObject();
-    cJSON_AddStringToObject(f, "address", g.vault);
-    cJSON_AddStringToObject(f, "fromBlock", "0x0");
-    cJSON_AddStringToObject(f, "toBlock", "latest");
-    cJSON *topics = cJSON_AddArrayToObject(f, "topics");
-    cJSON_AddItemToArray(topics, cJSON_CreateString(topic));
-    rpc_error e;
-    rpc_error_init(&e);
-    cJSON *logs = rpc_get_logs(g.rpc, f, &e);
-    cJSON_Delete(f);
-    assert_non_null(logs);
-    cJSON *found = NULL, *dec = NULL;
-    cJSON *log;
-    cJSON_ArrayForEach(log, logs)
-    {
-        cJSON *d = abi_decode_log_json(g.abi_low, log, NULL, 0);
-        assert_non_null(d);
-        const char *rid =
-            cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "args"), "requestId"));
-        if (rid && strcmp(rid, request_id) == 0) {
-            cJSON_Delete(dec);
-            dec = d;
-            found = log;
-        } else {
-            cJSON_Delete(d);
-        }
-    }
-    if (!found)
-        fail_msg("no %s log for request %s", event, request_id);
-    uint64_t bn = 0;
-    rpc_parse_quantity(cJSON_GetObjectItem(found, "blockNumber"), &bn);
-    uint64_t li = 0, ti = 0;
-    rpc_parse_quantity(cJSON_GetObjectItem(found, "logIndex"), &li);
-    rpc_parse_quantity(cJSON_GetObjectItem(found, "transactionIndex"), &ti);
-    rpc_header h;
-    assert_int_equal(rpc_get_block_header(g.rpc, (int64_t)bn, &h, NULL, 0), 0);
-    char ts[32], type[80], id[200];
-    envelope_format_ts((int64_t)h.timestamp * 1000, ts);
-    char txh[HEX_B32_STRLEN];
-    util_strlcpy(txh, cJSON_GetStringValue(cJSON_GetObjectItem(found, "transactionHash")),
-                 sizeof txh);
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddNumberToObject(p, "chain_id", (double)g.chain_id);
-    cJSON_AddStringToObject(p, "address", g.vault);
-    cJSON_AddStringToObject(p, "event", event);
-    cJSON_AddStringToObject(p, "signature",
-                            cJSON_GetStringValue(cJSON_GetObjectItem(dec, "signature")));
-    cJSON_AddItemToObject(p, "args", cJSON_DetachItemFromObject(dec, "args"));
-    cJSON_AddNumberToObject(p, "block_number", (double)bn);
-    cJSON_AddStringToObject(p, "block_hash",
-                            cJSON_GetStringValue(cJSON_GetObjectItem(found, "blockHash")));
-    cJSON_AddStringToObject(p, "block_time", ts);
-    cJSON_AddStringToObject(p, "tx_hash", txh);
-    cJSON_AddNumberToObject(p, "tx_index", (double)ti);
-    cJSON_AddNumberToObject(p, "log_index", (double)li);
-    cJSON_AddBoolToObject(p, "removed", 0);
-    cJSON_Delete(dec);
-    cJSON_Delete(logs);
-    snprintf(type, sizeof type, "chain.redemption_%s", event + strlen("Redemption"));
-    for (char *c = type; *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char)(*c + 32);
-    snprintf(id, sizeof id, "%llu:%s:%llu", (unsigned long long)g.chain_id, txh,
-             (unsigned long long)li);
-    return envelope_new(id, type, "listener", NULL, p);
+    return dc_log_envelope(&g.dc, g.abi_low, g.vault, event, "requestId", request_id);
 }
 
 /* A synthetic RedemptionRequested of the same shape (for requests not on chain). */
@@ -211,7 +95,7 @@ static envelope *synthetic_request(const char *request_id, const char *gross, in
     cJSON_AddStringToObject(a, "fee", "0");
     cJSON_AddStringToObject(a, "settleTime", "1767225600");
     cJSON *p = cJSON_CreateObject();
-    cJSON_AddNumberToObject(p, "chain_id", (double)g.chain_id);
+    cJSON_AddNumberToObject(p, "chain_id", (double)g.dc.chain_id);
     cJSON_AddStringToObject(p, "address", g.vault);
     cJSON_AddStringToObject(p, "event", "RedemptionRequested");
     cJSON_AddStringToObject(
@@ -233,7 +117,7 @@ static envelope *synthetic_request(const char *request_id, const char *gross, in
 static envelope *synthetic(const char *type, const char *event_id, cJSON *args)
 {
     cJSON *p = cJSON_CreateObject();
-    cJSON_AddNumberToObject(p, "chain_id", (double)g.chain_id);
+    cJSON_AddNumberToObject(p, "chain_id", (double)g.dc.chain_id);
     cJSON_AddStringToObject(p, "address", g.vault);
     cJSON_AddItemToObject(p, "args", args);
     cJSON_AddStringToObject(p, "block_time", "2025-12-26T00:00:00.000Z");
@@ -277,10 +161,10 @@ static void run_outbox_until(const char *key, const char *status)
 {
     outbox_cfg cfg = {.schema = "approval",
                       .db = g.pool,
-                      .rpc = g.rpc,
+                      .rpc = g.dc.rpc,
                       .signer = g.sg,
                       .redis_url = th_redis_url(),
-                      .chain_id = g.chain_id,
+                      .chain_id = g.dc.chain_id,
                       .abi_dir = th_repo_path("schemas/abi"),
                       .confirmations = 1};
     char err[256];
@@ -294,7 +178,7 @@ static void run_outbox_until(const char *key, const char *status)
         assert_int_equal(outbox_get(c, "approval", key, &row, err, sizeof err), 1);
         if (strcmp(row.status, status) == 0)
             break;
-        mine(1);
+        dc_mine(&g.dc, 1);
     }
     db_release(g.pool, c);
     outbox_free(o);
@@ -306,21 +190,10 @@ static void run_outbox_until(const char *key, const char *status)
 /* ------------------------------------------------------------------ votes */
 
 static void sign_vote(int approver, const char *ticket, const char *decision, const char *nonce,
-                      uint64_t deadline, char sig_hex[140])
+                      uint64_t deadline, char sig_hex[DC_SIG_HEX])
 {
-    money_u256 n, d;
-    money_from_dec(&n, nonce, NULL, 0);
-    money_from_u64(&d, deadline);
-    uint8_t vault[20], sig[65];
-    hex_addr_parse(g.vault, vault, NULL, 0);
-    char err[256];
-    cJSON *typed =
-        eip712_approval_new(g.chain_id, vault, ticket, decision, &n, &d, err, sizeof err);
-    assert_non_null(typed);
     const uint8_t *key = approver >= 0 ? g.approver_key[approver] : g.spare_key;
-    assert_int_equal(eip712_sign(typed, key, sig, err, sizeof err), 0);
-    cJSON_Delete(typed);
-    hex_encode(sig, 65, 1, sig_hex, 140);
+    dc_sign_approval(&g.dc, key, g.vault, ticket, decision, nonce, deadline, sig_hex);
 }
 
 static tkt_status vote_as(int approver, const char *user, const char *role, const char *wallet,
@@ -351,11 +224,7 @@ static tkt_status vote_as(int approver, const char *user, const char *role, cons
 /* A uint view of the vault read with cast; the leading decimal of its answer. */
 static unsigned long long cast_uint(const char *sig, const char *args)
 {
-    char cmd[512], out[512];
-    snprintf(cmd, sizeof cmd, "call --rpc-url %s %s '%s' %s", g.rpc_url, g.vault, sig, args);
-    if (th_cast(cmd, out, sizeof out) != 0)
-        fail_msg("cast call %s: %s", sig, out);
-    return strtoull(out, NULL, 10);
+    return dc_cast_uint(&g.dc, g.vault, sig, args);
 }
 
 /* Investor `inv` redeems `whole` shares (18 decimals) on `channel`; the new request id. */
@@ -368,7 +237,7 @@ static int redeem(int inv, const char *whole, int channel)
     int id = (int)cast_uint("redemptionCount()(uint256)", "");
     char idbuf[24];
     snprintf(idbuf, sizeof idbuf, "%d", id);
-    assert_int_equal(chain_status(idbuf), 1);
+    assert_int_equal(dc_redemption_status(&g.dc, idbuf), 1);
     return id;
 }
 
@@ -377,7 +246,7 @@ static const char *rid_of(int id)
     static char buf[4][160];
     static int k;
     char *o = buf[k++ % 4];
-    snprintf(o, 160, "%llu:%s:%d", (unsigned long long)g.chain_id, g.vault, id);
+    snprintf(o, 160, "%llu:%s:%d", (unsigned long long)g.dc.chain_id, g.vault, id);
     return o;
 }
 
@@ -387,12 +256,6 @@ static void set_policy(const char *key, const char *value)
     snprintf(sql, sizeof sql, "UPDATE approval.approval_policies SET value = '%s' WHERE key = '%s'",
              value, key);
     th_pg_exec(g.pg, sql);
-}
-
-static const char *dc_key(const char *account)
-{
-    return cJSON_GetStringValue(cJSON_GetObjectItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "accounts"), account), "privateKey"));
 }
 
 /* A vote with an explicit reason (NULL = none), signed by approver `who`. */
@@ -419,56 +282,25 @@ static tkt_status vote_reason(int who, const char *user, const char *ticket, con
 
 /* ------------------------------------------------------------------ fixtures */
 
-static int read_addr_key(cJSON *o, char addr[43], uint8_t key[32])
-{
-    util_strlcpy(addr, cJSON_GetStringValue(cJSON_GetObjectItem(o, "address")), 43);
-    return key ? hex_decode_fixed(cJSON_GetStringValue(cJSON_GetObjectItem(o, "privateKey")), key,
-                                  32, NULL, 0)
-               : 0;
-}
-
 static int group_setup(void **state)
 {
     (void)state;
-    const char *path = getenv("PAIMON_DEVCHAIN_JSON");
-    FILE *f = path ? fopen(path, "r") : NULL;
-    if (!f)
+    if (dc_open(&g.dc, NULL, "test_approval") != 0 || !dc_contract(&g.dc, "vault"))
         return -1;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    g.dc = cJSON_Parse(buf);
-    if (!g.dc)
-        return -1;
-    util_strlcpy(g.rpc_url, cJSON_GetStringValue(cJSON_GetObjectItem(g.dc, "rpcUrl")),
-                 sizeof g.rpc_url);
-    g.chain_id = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(g.dc, "chainId"));
-    util_strlcpy(
-        g.vault,
-        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "contracts"), "vault")),
-        sizeof g.vault);
-    cJSON *acc = cJSON_GetObjectItem(g.dc, "accounts");
-    if (read_addr_key(cJSON_GetObjectItem(acc, "operator"), g.operator, g.operator_key))
+    util_strlcpy(g.vault, dc_contract(&g.dc, "vault"), sizeof g.vault);
+    if (dc_account(&g.dc, "operator", -1, g.operator, g.operator_key))
         return -1;
     for (int i = 0; i < 3; i++) {
-        if (read_addr_key(cJSON_GetArrayItem(cJSON_GetObjectItem(acc, "approvers"), i),
-                          g.approver[i], g.approver_key[i]))
+        if (dc_account(&g.dc, "approvers", i, g.approver[i], g.approver_key[i]) ||
+            dc_account(&g.dc, "investors", i, g.investor[i], NULL))
             return -1;
-        cJSON *inv = cJSON_GetArrayItem(cJSON_GetObjectItem(acc, "investors"), i);
-        read_addr_key(inv, g.investor[i], NULL);
-        util_strlcpy(g.investor_key[i],
-                     cJSON_GetStringValue(cJSON_GetObjectItem(inv, "privateKey")), 67);
+        g.investor_key[i] = dc_private_key(&g.dc, "investors", i);
     }
-    if (read_addr_key(cJSON_GetArrayItem(cJSON_GetObjectItem(acc, "spare"), 0), g.spare,
-                      g.spare_key))
+    if (dc_account(&g.dc, "spare", 0, g.spare, g.spare_key))
         return -1;
-    const char *urls[1] = {g.rpc_url};
-    rpc_config rc = {.urls = urls, .nurls = 1, .name = "test_approval"};
-    g.rpc = rpc_client_new(&rc, NULL, 0);
     g.abi = abi_contract_load(th_repo_path("schemas/abi/PaimonVault.json"), NULL, 0);
     g.abi_low = abi_contract_load(th_repo_path("schemas/abi/PaimonVault.json"), NULL, 0);
-    if (!g.rpc || !g.abi || !g.abi_low)
+    if (!g.abi || !g.abi_low)
         return -1;
     g.abi_low->log_flags = ABI_DECODE_LOWER_ADDR;
     if (signer_local_from_key(g.operator_key, &g.sg, NULL, 0) != 0)
@@ -481,13 +313,13 @@ static int group_setup(void **state)
     size_t len = 0;
     rpc_error e;
     rpc_error_init(&e);
-    if (rpc_eth_call(g.rpc, g.vault, data, RPC_BLOCK_LATEST, &out, &len, &e) != 0 || len != 32)
+    if (rpc_eth_call(g.dc.rpc, g.vault, data, RPC_BLOCK_LATEST, &out, &len, &e) != 0 || len != 32)
         return -1;
     memcpy(g.app.vip_role, out, 32);
     free(out);
-    g.app.rpc = g.rpc;
+    g.app.rpc = g.dc.rpc;
     g.app.abi = g.abi;
-    g.app.chain_id = g.chain_id;
+    g.app.chain_id = g.dc.chain_id;
     util_strlcpy(g.app.vault, g.vault, sizeof g.app.vault);
     util_strlcpy(g.app.operator, g.operator, sizeof g.app.operator);
     return 0;
@@ -499,8 +331,7 @@ static int group_teardown(void **state)
     signer_free(g.sg);
     abi_contract_free(g.abi);
     abi_contract_free(g.abi_low);
-    rpc_client_free(g.rpc);
-    cJSON_Delete(g.dc);
+    dc_close(&g.dc);
     return 0;
 }
 
@@ -524,19 +355,14 @@ static int setup(void **state)
         return -1;
     g.app.db = g.pool;
     redisFree(th_redis_fresh());
-    cJSON *s = rpc("evm_snapshot", NULL);
-    util_strlcpy(g.snap, cJSON_GetStringValue(s), sizeof g.snap);
-    cJSON_Delete(s);
+    dc_snapshot(&g.dc, g.snap);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    cJSON *p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, cJSON_CreateString(g.snap));
-    char err[256];
-    cJSON_Delete(rpc_call(g.rpc, "evm_revert", p, err, sizeof err));
+    dc_revert(&g.dc, g.snap);
     db_pool_free(g.pool);
     g.pool = NULL;
     PQfinish(g.pg);
@@ -549,10 +375,10 @@ static void test_auto_approval_and_settlement_on_chain(void **state)
 {
     (void)state;
     /* Seeded redemption #1: 20,000 shares, standard, below the 100K threshold. */
-    assert_int_equal(chain_status("1"), 1);
+    assert_int_equal(dc_redemption_status(&g.dc, "1"), 1);
     assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionRequested", "1")), BUS_OK);
     char rid[160];
-    snprintf(rid, sizeof rid, "%llu:%s:1", (unsigned long long)g.chain_id, g.vault);
+    snprintf(rid, sizeof rid, "%llu:%s:1", (unsigned long long)g.dc.chain_id, g.vault);
     assert_string_equal(text("SELECT status || '/' || approval_mode || '/' || decision FROM "
                              "approval.redemption_requests WHERE id = '%s'",
                              rid),
@@ -570,7 +396,7 @@ static void test_auto_approval_and_settlement_on_chain(void **state)
     char key[200];
     snprintf(key, sizeof key, "approve:%s", rid);
     run_outbox_until(key, "confirmed");
-    assert_int_equal(chain_status("1"), 2); /* Approved on chain */
+    assert_int_equal(dc_redemption_status(&g.dc, "1"), 2); /* Approved on chain */
 
     assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionApproved", "1")), BUS_OK);
     assert_string_equal(
@@ -589,14 +415,14 @@ static void test_auto_approval_and_settlement_on_chain(void **state)
     assert_int_equal(stl_settle(&g.app, now, &l1, &queued, &waiting, err, sizeof err), 0);
     assert_int_equal(queued, 0);
     /* T+7 later the pass settles it on chain. */
-    increase_time(7 * 86400 + 60);
+    dc_increase_time(&g.dc, 7 * 86400 + 60);
     assert_int_equal(stl_chain_now_ms(&g.app, &now, err, sizeof err), 0);
     assert_int_equal(stl_settle(&g.app, now, &l1, &queued, &waiting, err, sizeof err), 0);
     assert_int_equal(queued, 1);
     assert_int_equal(waiting, 0);
     snprintf(key, sizeof key, "settle:%s:1", rid);
     run_outbox_until(key, "confirmed");
-    assert_int_equal(chain_status("1"), 4); /* Settled */
+    assert_int_equal(dc_redemption_status(&g.dc, "1"), 4); /* Settled */
     assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionSettled", "1")), BUS_OK);
     assert_string_equal(text("SELECT status || '/' || settle_state FROM "
                              "approval.redemption_requests WHERE id = '%s'",
@@ -611,7 +437,7 @@ static void test_ticket_signed_votes_one_tx(void **state)
     char args[200];
     snprintf(args, sizeof args, "300000000000000000000000 %s %s 0", g.investor[0], g.investor[0]);
     cast_send(g.investor_key[0], "requestRedeem(uint256,address,address,uint8)", args);
-    assert_int_equal(chain_status("2"), 1);
+    assert_int_equal(dc_redemption_status(&g.dc, "2"), 1);
     assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionRequested", "2")), BUS_OK);
     /* The same event again (another delivery) is a no-op; the same request under another
      * event id does not make a second ticket either. */
@@ -666,10 +492,10 @@ static void test_ticket_signed_votes_one_tx(void **state)
                      2);
     assert_int_equal(scalar("SELECT count(*) FROM approval.sla_timers WHERE closed_at IS NULL"), 0);
     char rid[160], key[200];
-    snprintf(rid, sizeof rid, "%llu:%s:2", (unsigned long long)g.chain_id, g.vault);
+    snprintf(rid, sizeof rid, "%llu:%s:2", (unsigned long long)g.dc.chain_id, g.vault);
     snprintf(key, sizeof key, "approve:%s", rid);
     run_outbox_until(key, "confirmed");
-    assert_int_equal(chain_status("2"), 2);
+    assert_int_equal(dc_redemption_status(&g.dc, "2"), 2);
     assert_int_equal(deliver(book_chain_event, event_envelope("RedemptionApproved", "2")), BUS_OK);
     assert_string_equal(
         text("SELECT status FROM approval.redemption_requests WHERE id = '%s'", rid), "approved");
@@ -683,7 +509,7 @@ static void test_reorg_and_reconcile(void **state)
                              synthetic_request("900", "40000000000000000000000", 1, "31337:0xa:1")),
                      BUS_OK);
     char rid[160];
-    snprintf(rid, sizeof rid, "%llu:%s:900", (unsigned long long)g.chain_id, g.vault);
+    snprintf(rid, sizeof rid, "%llu:%s:900", (unsigned long long)g.dc.chain_id, g.vault);
     assert_string_equal(text("SELECT channel || '/' || approval_mode FROM "
                              "approval.redemption_requests WHERE id = '%s'",
                              rid),
@@ -1066,12 +892,12 @@ static void test_channels_and_thresholds_on_chain(void **state)
         snprintf(key, sizeof key, "approve:%s", rid_of(autos[i]));
         run_outbox_until(key, "confirmed");
         snprintf(idc, sizeof idc, "%d", autos[i]);
-        assert_int_equal(chain_status(idc), 2);
+        assert_int_equal(dc_redemption_status(&g.dc, idc), 2);
     }
     const int tickets[3] = {ids[1], ids[3], ids[5]};
     for (int i = 0; i < 3; i++) {
         snprintf(idc, sizeof idc, "%d", tickets[i]);
-        assert_int_equal(chain_status(idc), 1);
+        assert_int_equal(dc_redemption_status(&g.dc, idc), 1);
     }
     /* The emergency ticket needs one approval: approved on chain. */
     char tid[64];
@@ -1083,7 +909,7 @@ static void test_channels_and_thresholds_on_chain(void **state)
     snprintf(key, sizeof key, "approve:%s", rid_of(ids[3]));
     run_outbox_until(key, "confirmed");
     snprintf(idc, sizeof idc, "%d", ids[3]);
-    assert_int_equal(chain_status(idc), 2);
+    assert_int_equal(dc_redemption_status(&g.dc, idc), 2);
     /* Their RedemptionApproved logs move the book without any reconciliation. */
     const int approved[4] = {ids[0], ids[2], ids[4], ids[3]};
     for (int i = 0; i < 4; i++) {
@@ -1134,7 +960,7 @@ static void test_rejection_on_chain(void **state)
     /* A late vote changes nothing. */
     assert_int_equal(vote_reason(2, "u2", tid, "approve", "1", NULL), TKT_CONFLICT);
     run_outbox_until(key, "confirmed");
-    assert_int_equal(chain_status(idc), 3); /* Rejected */
+    assert_int_equal(dc_redemption_status(&g.dc, idc), 3); /* Rejected */
     /* The reason went on chain: the RedemptionRejected log carries it. */
     envelope *e = event_envelope("RedemptionRejected", idc);
     assert_string_equal(cJSON_GetStringValue(
@@ -1179,16 +1005,17 @@ static void test_settlement_short_of_liquidity_on_chain(void **state)
     char sp[MONEY_DEC_MAX], args[256];
     money_to_dec(&spend, sp, sizeof sp);
     const char *ustb = cJSON_GetStringValue(cJSON_GetObjectItem(
-        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "contracts"), "assets"),
-                           0),
+        cJSON_GetArrayItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc.json, "contracts"), "assets"), 0),
         "token"));
     snprintf(args, sizeof args, "%s %s 0", ustb, sp);
-    cast_send(dc_key("rebalancer"), "purchaseAsset(address,uint256,uint256)", args);
+    cast_send(dc_private_key(&g.dc, "rebalancer", -1), "purchaseAsset(address,uint256,uint256)",
+              args);
     assert_int_equal(stl_l1_balance(&g.app, &l1, err, sizeof err), 0);
     assert_int_equal(money_cmp(&l1, &keep), 0);
 
     /* Due (T+7): L1 cannot cover it, so it waits and asks for liquidity once. */
-    increase_time(7 * 86400 + 60);
+    dc_increase_time(&g.dc, 7 * 86400 + 60);
     int64_t now;
     int q = -1, w = -1;
     assert_int_equal(stl_chain_now_ms(&g.app, &now, err, sizeof err), 0);
@@ -1221,25 +1048,20 @@ static void test_settlement_short_of_liquidity_on_chain(void **state)
     assert_int_equal(q, 0);
     out_flush(g.pool, rc, 500, err, sizeof err);
     assert_int_equal(xlen(rc, "paimon:rebalance.requests:high"), 1);
-    assert_int_equal(chain_status(idc), 2);
+    assert_int_equal(dc_redemption_status(&g.dc, idc), 2);
 
     /* Liquidity arrives (USDT into the vault): settled on chain. */
-    char usdt_args[256], cmd[1024], out[2048];
+    char usdt_args[256];
     snprintf(usdt_args, sizeof usdt_args, "%s 100000000000000000000000", g.vault);
-    snprintf(
-        cmd, sizeof cmd, "send --rpc-url %s --private-key %s %s 'mint(address,uint256)' %s",
-        g.rpc_url, dc_key("admin"),
-        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "contracts"), "usdt")),
-        usdt_args);
-    if (th_cast(cmd, out, sizeof out) != 0)
-        fail_msg("mint: %s", out);
+    dc_cast_send(&g.dc, dc_private_key(&g.dc, "admin", -1), dc_contract(&g.dc, "usdt"),
+                 "mint(address,uint256)", usdt_args);
     assert_int_equal(stl_l1_balance(&g.app, &l1, err, sizeof err), 0);
     assert_int_equal(stl_chain_now_ms(&g.app, &now, err, sizeof err), 0);
     assert_int_equal(stl_settle(&g.app, now, &l1, &q, &w, err, sizeof err), 0);
     assert_int_equal(q, 1);
     snprintf(key, sizeof key, "settle:%s:1", rid_of(id));
     run_outbox_until(key, "confirmed");
-    assert_int_equal(chain_status(idc), 4);
+    assert_int_equal(dc_redemption_status(&g.dc, idc), 4);
     redisFree(rc);
 }
 

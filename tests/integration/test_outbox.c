@@ -23,6 +23,7 @@
 
 #include "abi.h"
 #include "db.h"
+#include "devchain_fixture.h"
 #include "harness.h"
 #include "hex.h"
 #include "metrics.h"
@@ -36,16 +37,13 @@
 #define CONF   3
 
 static struct {
-    cJSON *dc;
-    char rpc_url[128];
-    uint64_t chain_id;
+    dc_chain dc;
     char usdt[43];
     char addr[3][43];
     uint8_t key[3][32];
-    rpc_client *rpc;
     abi_contract *usdt_abi;
     /* per test */
-    char snap[80];
+    char snap[DC_SNAP_MAX];
     char db_url[256];
     db_pool *pool;
     PGconn *pg;
@@ -56,50 +54,32 @@ static struct {
 
 static cJSON *rpc(const char *method, cJSON *params)
 {
-    char err[256];
-    cJSON *r = rpc_call(g.rpc, method, params ? params : cJSON_CreateArray(), err, sizeof err);
-    if (!r)
-        fail_msg("%s: %s", method, err);
-    return r;
+    return dc_rpc(&g.dc, method, params);
 }
 
 static void rpc_void(const char *method, cJSON *params)
 {
-    cJSON_Delete(rpc(method, params));
+    dc_rpc_void(&g.dc, method, params);
 }
 
 static void set_automine(int on)
 {
-    cJSON *p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, cJSON_CreateBool(on));
-    rpc_void("evm_setAutomine", p);
+    dc_set_automine(&g.dc, on);
 }
 
 static void mine(int n)
 {
-    for (int i = 0; i < n; i++)
-        rpc_void("evm_mine", NULL);
+    dc_mine(&g.dc, n);
 }
 
 static uint64_t nonce_of(const char *addr)
 {
-    uint64_t n;
-    char err[256];
-    if (rpc_get_tx_count(g.rpc, addr, RPC_BLOCK_LATEST, &n, err, sizeof err))
-        fail_msg("nonce: %s", err);
-    return n;
+    return dc_nonce(&g.dc, addr);
 }
 
 static money_u256 eth_balance(const char *addr)
 {
-    cJSON *p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, cJSON_CreateString(addr));
-    cJSON_AddItemToArray(p, cJSON_CreateString("latest"));
-    cJSON *r = rpc("eth_getBalance", p);
-    money_u256 v;
-    assert_int_equal(money_from_hex(&v, cJSON_GetStringValue(r), NULL, 0), 0);
-    cJSON_Delete(r);
-    return v;
+    return dc_balance(&g.dc, addr);
 }
 
 static uint8_t *usdt_call(const char *fn, const char *args_json, size_t *len)
@@ -128,7 +108,7 @@ static money_u256 usdt_balance(const char *addr)
     size_t outlen = 0;
     rpc_error e;
     rpc_error_init(&e);
-    if (rpc_eth_call(g.rpc, g.usdt, hx, RPC_BLOCK_LATEST, &out, &outlen, &e))
+    if (rpc_eth_call(g.dc.rpc, g.usdt, hx, RPC_BLOCK_LATEST, &out, &outlen, &e))
         fail_msg("balanceOf: %s", e.message);
     free(hx);
     assert_int_equal(outlen, 32);
@@ -144,7 +124,7 @@ static int has_receipt(const char *hash)
     assert_int_equal(hex_decode_fixed(hash, h, 32, NULL, 0), 0);
     cJSON *rec = NULL;
     char err[256];
-    int rc = rpc_get_tx_receipt(g.rpc, h, &rec, err, sizeof err);
+    int rc = rpc_get_tx_receipt(g.dc.rpc, h, &rec, err, sizeof err);
     assert_true(rc >= 0);
     cJSON_Delete(rec);
     return rc == 0;
@@ -169,45 +149,21 @@ static money_u256 diff(money_u256 after, money_u256 before)
 static int group_setup(void **state)
 {
     (void)state;
-    const char *path = getenv("PAIMON_DEVCHAIN_JSON");
-    if (!path)
+    if (dc_open(&g.dc, NULL, "test_outbox") != 0 || !dc_contract(&g.dc, "usdt"))
         return -1;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    g.dc = cJSON_Parse(buf);
-    if (!g.dc)
-        return -1;
-    util_strlcpy(g.rpc_url, cJSON_GetStringValue(cJSON_GetObjectItem(g.dc, "rpcUrl")),
-                 sizeof g.rpc_url);
-    g.chain_id = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(g.dc, "chainId"));
-    cJSON *ct = cJSON_GetObjectItem(g.dc, "contracts");
-    util_strlcpy(g.usdt, cJSON_GetStringValue(cJSON_GetObjectItem(ct, "usdt")), sizeof g.usdt);
-    cJSON *spare = cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "accounts"), "spare");
-    for (int i = 0; i < 3; i++) {
-        cJSON *a = cJSON_GetArrayItem(spare, i);
-        util_strlcpy(g.addr[i], cJSON_GetStringValue(cJSON_GetObjectItem(a, "address")), 43);
-        if (hex_decode_fixed(cJSON_GetStringValue(cJSON_GetObjectItem(a, "privateKey")), g.key[i],
-                             32, NULL, 0))
+    util_strlcpy(g.usdt, dc_contract(&g.dc, "usdt"), sizeof g.usdt);
+    for (int i = 0; i < 3; i++)
+        if (dc_account(&g.dc, "spare", i, g.addr[i], g.key[i]) != 0)
             return -1;
-    }
-    const char *urls[1] = {g.rpc_url};
-    rpc_config rc = {.urls = urls, .nurls = 1, .name = "test_outbox"};
-    g.rpc = rpc_client_new(&rc, NULL, 0);
     g.usdt_abi = abi_contract_load(th_repo_path("schemas/abi/MockUSDT.json"), NULL, 0);
-    return g.rpc && g.usdt_abi ? 0 : -1;
+    return g.usdt_abi ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    rpc_client_free(g.rpc);
     abi_contract_free(g.usdt_abi);
-    cJSON_Delete(g.dc);
+    dc_close(&g.dc);
     return 0;
 }
 
@@ -228,22 +184,14 @@ static int setup(void **state)
     th_pg_exec(g.pg, "SET search_path TO " SCHEMA);
     g.pool = db_pool_new(g.db_url, 2, NULL, 0);
     g.rc = th_redis_fresh();
-    cJSON *r = rpc("evm_snapshot", NULL);
-    util_strlcpy(g.snap, cJSON_GetStringValue(r), sizeof g.snap);
-    cJSON_Delete(r);
+    dc_snapshot(&g.dc, g.snap);
     return g.pool && g.rc ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char err[256];
-    cJSON *p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, cJSON_CreateBool(1));
-    cJSON_Delete(rpc_call(g.rpc, "evm_setAutomine", p, err, sizeof err));
-    p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, cJSON_CreateString(g.snap));
-    cJSON_Delete(rpc_call(g.rpc, "evm_revert", p, err, sizeof err));
+    dc_revert(&g.dc, g.snap); /* automine back on too: the anvil is shared */
     db_pool_free(g.pool);
     PQfinish(g.pg);
     redisFree(g.rc);
@@ -265,10 +213,10 @@ static void ob_open(tb *t, int who, int64_t stuck_ms, const money_u256 *cap,
     t->m = metrics_new();
     outbox_cfg c = {.schema = SCHEMA,
                     .db = pool ? pool : g.pool,
-                    .rpc = rc ? rc : g.rpc,
+                    .rpc = rc ? rc : g.dc.rpc,
                     .signer = t->sg,
                     .redis_url = th_redis_url(),
-                    .chain_id = g.chain_id,
+                    .chain_id = g.dc.chain_id,
                     .abi_dir = th_repo_path("schemas/abi"),
                     .source = "approval",
                     .confirmations = CONF,
@@ -298,7 +246,7 @@ static int enqueue(const char *key, int from, const char *to, const char *value,
     assert_non_null(c);
     assert_int_equal(db_exec(c, "BEGIN", NULL, 0), 0);
     outbox_req r = {.idempotency_key = key,
-                    .chain_id = g.chain_id,
+                    .chain_id = g.dc.chain_id,
                     .from = g.addr[from],
                     .to = to,
                     .value = value,
@@ -354,6 +302,35 @@ static outbox_row run_final(tb *t, const char *key)
     return row(key);
 }
 
+static outbox_stats stats_of(tb *t)
+{
+    outbox_stats st;
+    outbox_get_stats(t->o, &st);
+    return st;
+}
+
+/* What a transfer test checks at the end: the sender used exactly `nonces` more
+ * nonces and the recipient gained exactly `gain` wei since transfer_watch. */
+typedef struct transfer {
+    const char *from, *to;
+    uint64_t n0;
+    money_u256 before;
+} transfer;
+
+static transfer transfer_watch(int from, const char *to)
+{
+    transfer w = {.from = g.addr[from], .to = to};
+    w.n0 = nonce_of(w.from);
+    w.before = eth_balance(to);
+    return w;
+}
+
+static void assert_transfer(const transfer *w, uint64_t nonces, const char *gain)
+{
+    assert_int_equal(nonce_of(w->from), w->n0 + nonces);
+    assert_money(diff(eth_balance(w->to), w->before), gain);
+}
+
 /* Number of alerts on the high and critical streams whose envelope contains needle. */
 static int alerts_with(const char *needle)
 {
@@ -385,7 +362,7 @@ static void test_enqueue_validation(void **state)
     uint8_t big[OUTBOX_MAX_DATA + 1];
     memset(big, 0, sizeof big);
     outbox_req ok = {.idempotency_key = "k",
-                     .chain_id = g.chain_id,
+                     .chain_id = g.dc.chain_id,
                      .from = g.addr[0],
                      .to = g.addr[1],
                      .value = "1"};
@@ -432,22 +409,19 @@ static void test_eth_transfers_confirmed(void **state)
     (void)state;
     tb t;
     ob_open(&t, 0, 0, NULL, NULL, NULL, NULL, NULL);
-    money_u256 before = eth_balance(g.addr[1]);
-    uint64_t n0 = nonce_of(g.addr[0]);
+    transfer w = transfer_watch(0, g.addr[1]);
     assert_int_equal(enqueue("eth-1", 0, g.addr[1], "1000000000000000000", NULL, 0), 1);
     assert_int_equal(enqueue("eth-2", 0, g.addr[1], "2500", NULL, 0), 1);
     outbox_row r1 = run_final(&t, "eth-1");
     outbox_row r2 = run_final(&t, "eth-2");
     assert_string_equal(r1.status, "confirmed");
     assert_string_equal(r2.status, "confirmed");
-    assert_int_equal(r1.nonce, (int64_t)n0);
-    assert_int_equal(r2.nonce, (int64_t)n0 + 1);
+    assert_int_equal(r1.nonce, (int64_t)w.n0);
+    assert_int_equal(r2.nonce, (int64_t)w.n0 + 1);
     assert_true(r1.block_number > 0);
     assert_true(has_receipt(r1.tx_hash));
-    assert_money(diff(eth_balance(g.addr[1]), before), "1000000000000002500");
-    assert_int_equal(nonce_of(g.addr[0]), n0 + 2);
-    outbox_stats st;
-    outbox_get_stats(t.o, &st);
+    assert_transfer(&w, 2, "1000000000000002500");
+    outbox_stats st = stats_of(&t);
     assert_int_equal(st.sent, 2);
     assert_int_equal(st.confirmed, 2);
     char *m = metrics_render(t.m);
@@ -488,8 +462,7 @@ static void test_idempotency(void **state)
     (void)state;
     tb t;
     ob_open(&t, 0, 0, NULL, NULL, NULL, NULL, NULL);
-    uint64_t n0 = nonce_of(g.addr[0]);
-    money_u256 before = eth_balance(g.addr[2]);
+    transfer w = transfer_watch(0, g.addr[2]);
     assert_int_equal(enqueue("same", 0, g.addr[2], "42", NULL, 0), 1);
     assert_int_equal(enqueue("same", 0, g.addr[2], "9999", NULL, 0), 0);
     assert_int_equal(th_pg_scalar(g.pg, "SELECT count(*) FROM transactions"), 1);
@@ -497,8 +470,7 @@ static void test_idempotency(void **state)
     /* a late duplicate after confirmation still changes nothing */
     assert_int_equal(enqueue("same", 0, g.addr[2], "42", NULL, 0), 0);
     assert_int_equal(step(&t), 0);
-    assert_int_equal(nonce_of(g.addr[0]), n0 + 1);
-    assert_money(diff(eth_balance(g.addr[2]), before), "42");
+    assert_transfer(&w, 1, "42");
     ob_close(&t);
 }
 
@@ -545,7 +517,7 @@ static void crash_child(const char *at)
     assert_true(pid >= 0);
     if (pid == 0) {
         crash_at = at;
-        const char *urls[1] = {g.rpc_url};
+        const char *urls[1] = {g.dc.rpc_url};
         rpc_config rc = {.urls = urls, .nurls = 1, .name = "child"};
         rpc_client *cr = rpc_client_new(&rc, NULL, 0);
         db_pool *cp = db_pool_new(g.db_url, 1, NULL, 0);
@@ -557,7 +529,7 @@ static void crash_child(const char *at)
                         .rpc = cr,
                         .signer = sg,
                         .redis_url = th_redis_url(),
-                        .chain_id = g.chain_id,
+                        .chain_id = g.dc.chain_id,
                         .abi_dir = th_repo_path("schemas/abi"),
                         .confirmations = CONF,
                         .metrics = metrics_new(),
@@ -576,17 +548,16 @@ static void crash_child(const char *at)
 
 static void crash_case(const char *at, int on_chain_after_crash)
 {
-    uint64_t n0 = nonce_of(g.addr[1]);
-    money_u256 before = eth_balance(g.addr[2]);
+    transfer w = transfer_watch(1, g.addr[2]);
     assert_int_equal(enqueue("crash", 1, g.addr[2], "123456789", NULL, 0), 1);
     crash_child(at);
     outbox_row r = row("crash");
     assert_string_equal(r.status, "signed");
     assert_int_equal(r.attempts, 1);
-    assert_int_equal(r.nonce, (int64_t)n0);
+    assert_int_equal(r.nonce, (int64_t)w.n0);
     char signed_hash[67];
     util_strlcpy(signed_hash, r.tx_hash, sizeof signed_hash);
-    assert_int_equal(nonce_of(g.addr[1]), n0 + (on_chain_after_crash ? 1 : 0));
+    assert_int_equal(nonce_of(g.addr[1]), w.n0 + (on_chain_after_crash ? 1 : 0));
     assert_int_equal(has_receipt(signed_hash), on_chain_after_crash);
 
     tb t;
@@ -596,11 +567,8 @@ static void crash_case(const char *at, int on_chain_after_crash)
     assert_string_equal(r.tx_hash, signed_hash); /* the same bytes, not a re-signed copy */
     assert_int_equal(r.attempts, 1);
     mine(2);
-    assert_int_equal(nonce_of(g.addr[1]), n0 + 1);
-    assert_money(diff(eth_balance(g.addr[2]), before), "123456789");
-    outbox_stats st;
-    outbox_get_stats(t.o, &st);
-    assert_int_equal(st.sent, on_chain_after_crash ? 0 : 1);
+    assert_transfer(&w, 1, "123456789");
+    assert_int_equal(stats_of(&t).sent, on_chain_after_crash ? 0 : 1);
     ob_close(&t);
 }
 
@@ -621,8 +589,7 @@ static void test_stuck_replaced(void **state)
     (void)state;
     tb t;
     ob_open(&t, 0, 300, NULL, NULL, NULL, NULL, NULL);
-    uint64_t n0 = nonce_of(g.addr[0]);
-    money_u256 before = eth_balance(g.addr[2]);
+    transfer w = transfer_watch(0, g.addr[2]);
     set_automine(0);
     assert_int_equal(enqueue("stuck", 0, g.addr[2], "777", NULL, 0), 1);
     assert_int_equal(step(&t), 2); /* signed, then sent */
@@ -636,7 +603,7 @@ static void test_stuck_replaced(void **state)
     r = row("stuck");
     assert_string_equal(r.status, "sent");
     assert_int_equal(r.attempts, 2);
-    assert_int_equal(r.nonce, (int64_t)n0);
+    assert_int_equal(r.nonce, (int64_t)w.n0);
     assert_string_not_equal(r.tx_hash, first);
     char second[67];
     util_strlcpy(second, r.tx_hash, sizeof second);
@@ -652,11 +619,8 @@ static void test_stuck_replaced(void **state)
     assert_string_equal(r.status, "confirmed");
     assert_string_equal(r.tx_hash, second);
     assert_false(has_receipt(first));
-    assert_int_equal(nonce_of(g.addr[0]), n0 + 1);
-    assert_money(diff(eth_balance(g.addr[2]), before), "777");
-    outbox_stats st;
-    outbox_get_stats(t.o, &st);
-    assert_int_equal(st.replaced, 1);
+    assert_transfer(&w, 1, "777");
+    assert_int_equal(stats_of(&t).replaced, 1);
     ob_close(&t);
 }
 
@@ -709,8 +673,7 @@ static void test_reorg_rebroadcast(void **state)
     (void)state;
     tb t;
     ob_open(&t, 0, 0, NULL, NULL, NULL, NULL, NULL);
-    uint64_t n0 = nonce_of(g.addr[0]);
-    money_u256 before = eth_balance(g.addr[2]);
+    transfer w = transfer_watch(0, g.addr[2]);
     cJSON *s = rpc("evm_snapshot", NULL);
     char snap[80];
     util_strlcpy(snap, cJSON_GetStringValue(s), sizeof snap);
@@ -726,16 +689,13 @@ static void test_reorg_rebroadcast(void **state)
     cJSON_AddItemToArray(p, cJSON_CreateString(snap));
     rpc_void("evm_revert", p); /* the block holding it is gone */
     assert_false(has_receipt(r.tx_hash));
-    assert_int_equal(nonce_of(g.addr[0]), n0);
+    assert_int_equal(nonce_of(g.addr[0]), w.n0);
     step(&t); /* notices, re-broadcasts the same bytes */
     r = run_final(&t, "reorg");
     assert_string_equal(r.status, "confirmed");
     assert_int_equal(r.attempts, 1);
-    assert_int_equal(nonce_of(g.addr[0]), n0 + 1);
-    assert_money(diff(eth_balance(g.addr[2]), before), "31337");
-    outbox_stats st;
-    outbox_get_stats(t.o, &st);
-    assert_int_equal(st.rebroadcast, 1);
+    assert_transfer(&w, 1, "31337");
+    assert_int_equal(stats_of(&t).rebroadcast, 1);
     ob_close(&t);
 }
 
@@ -744,8 +704,7 @@ static void test_nonce_sequence(void **state)
     (void)state;
     tb t;
     ob_open(&t, 0, 0, NULL, NULL, NULL, NULL, NULL);
-    uint64_t n0 = nonce_of(g.addr[0]);
-    money_u256 before = eth_balance(g.addr[1]);
+    transfer w = transfer_watch(0, g.addr[1]);
     char key[32];
     for (int i = 0; i < 10; i++) {
         snprintf(key, sizeof key, "seq-%d", i);
@@ -755,12 +714,11 @@ static void test_nonce_sequence(void **state)
         snprintf(key, sizeof key, "seq-%d", i);
         outbox_row r = run_final(&t, key);
         assert_string_equal(r.status, "confirmed");
-        assert_int_equal(r.nonce, (int64_t)n0 + i); /* enqueue order, no gaps */
+        assert_int_equal(r.nonce, (int64_t)w.n0 + i); /* enqueue order, no gaps */
     }
     assert_int_equal(th_pg_scalar(g.pg, "SELECT count(DISTINCT nonce) FROM transactions"), 10);
     assert_int_equal(th_pg_scalar(g.pg, "SELECT max(nonce) - min(nonce) FROM transactions"), 9);
-    assert_int_equal(nonce_of(g.addr[0]), n0 + 10);
-    assert_money(diff(eth_balance(g.addr[1]), before), "10000");
+    assert_transfer(&w, 10, "10000");
     ob_close(&t);
 }
 
