@@ -4,6 +4,16 @@
 //
 //   node deploy.mjs --rpc URL --ws URL --chain-id N --accounts anvil-config.json
 //                   --artifacts FILE --out devchain.json [--block-time SECONDS]
+//                   [--extra-assets N] [--profile fixture|healthy]
+// --extra-assets N lists N more assets after the fixture's four, each with its own token,
+//   aggregator and a holding (benchmarks of many-asset funds; MAX_ASSETS is 64).
+// --profile fixture (default): the fixture as the tests' hand computations know it (top-3
+//   78.85 % of NAV: concentration is critical on purpose). healthy: the local demo fund —
+//   targets equalised over all listed assets (6 extra unless --extra-assets says otherwise)
+//   and positions traded to them, so the largest asset is <= 30 %, the top 3 <= 60 % and
+//   L1 about 10 % of NAV. Either way the four fixture assets keep their addresses.
+// With at least 13 anvil accounts, account 12 ("guardian") gets OPERATOR_ROLE last: the
+// key paimon-risk sends setEmergencyMode with (its own, so no other outbox shares its nonces).
 // Function selectors come from the compiler's methodIdentifiers, never from hand-typed hex.
 import fs from 'node:fs';
 
@@ -17,6 +27,10 @@ for (const k of ['rpc', 'ws', 'chain-id', 'accounts', 'artifacts', 'out']) {
 }
 
 const E18 = 10n ** 18n;
+const extraAssets = Number(args['extra-assets'] ?? 0);
+const profile = args.profile || 'fixture';
+if (!Number.isInteger(extraAssets) || extraAssets < 0 || extraAssets > 60) throw new Error('--extra-assets must be 0..60');
+if (!['fixture', 'healthy'].includes(profile)) throw new Error('--profile must be fixture or healthy');
 const artifacts = JSON.parse(fs.readFileSync(args.artifacts, 'utf8')).contracts;
 const anvilCfg = JSON.parse(fs.readFileSync(args.accounts, 'utf8'));
 const addrs = anvilCfg.available_accounts;
@@ -113,6 +127,63 @@ const ASSETS = [
 const DEPOSITS = [1_000_000n, 500_000n, 250_000n];
 const PENDING_REDEEM_SHARES = 20_000n;
 
+// N more assets, each a token + aggregator listed at target 0 (fixture profile: outside the
+// allocation, so the fixture's targets stay as they are) with 1,000 USDT bought of each.
+async function seedExtra(admin, rebalancer, vault, market, n) {
+  const out = [];
+  for (let i = 1; i <= n; i++) {
+    const symbol = `XA${String(i).padStart(2, '0')}`;
+    const name = `Extra Asset ${i}`;
+    const tier = i % 2 ? 2 : 3;
+    const token = await deploy(admin, 'RWAToken', ['string', 'string', 'uint8', 'address'], [name, symbol, 18, admin.address]);
+    const agg = await deploy(admin, 'MockAggregator', ['uint8', 'string', 'int256', 'address'],
+      [8, `${symbol} / USD`, 100_000_000n + BigInt(i) * 2_500_000n, admin.address]);
+    await tx(admin, 'RWAToken', token.address, 'setMinter(address,bool)', market, true);
+    await tx(admin, 'MockMarket', market, 'setAsset(address,address)', token.address, agg.address);
+    await tx(admin, 'PaimonVault', vault, 'addAsset(address,address,uint8,uint16,uint16,uint16)',
+      token.address, agg.address, tier, 0, 0, 10000);
+    const usdtIn = 1_000n * E18;
+    const quote = BigInt(await call('MockMarket', market, 'quoteBuy(address,uint256)', token.address, usdtIn));
+    await tx(rebalancer, 'PaimonVault', vault, 'purchaseAsset(address,uint256,uint256)', token.address, usdtIn, quote);
+    out.push({ symbol, name, decimals: 18, token: token.address, aggregator: agg.address,
+      tier: tier === 2 ? 'L2' : 'L3', targetBps: 0, minBps: 0, maxBps: 10000 });
+  }
+  return out;
+}
+
+// Healthy demo fund: every listed asset gets the same target (90 % of NAV split evenly, so
+// about 10 % stays in L1), band +-50 % of it; then sell what is above target, buy what is below.
+async function equalise(admin, rebalancer, vault, market, assets) {
+  const w = Math.floor(9000 / assets.length);
+  const lo = Math.floor(w / 2);
+  const hi = Math.min(10000, w + lo);
+  // lower targets first: the vault refuses a sum above 100 % at every step
+  const order = [...assets].sort((a, b) => (b.targetBps - w) - (a.targetBps - w));
+  for (const a of order) {
+    await tx(admin, 'PaimonVault', vault, 'setAssetTarget(address,uint16,uint16,uint16)', a.token, w, lo, hi);
+    Object.assign(a, { targetBps: w, minBps: lo, maxBps: hi });
+  }
+  const nav = BigInt(await call('PaimonVault', vault, 'totalAssets()'));
+  const want = (nav * BigInt(w)) / 10000n;
+  const value = async (a) => BigInt(await call('PaimonVault', vault, 'assetValue(address)', a.token));
+  for (const a of assets) {
+    const v = await value(a);
+    if (v <= want) continue;
+    const bal = BigInt(await call('RWAToken', a.token, 'balanceOf(address)', vault));
+    const amount = (bal * (v - want)) / v;
+    if (amount === 0n) continue;
+    const quote = BigInt(await call('MockMarket', market, 'quoteSell(address,uint256)', a.token, amount));
+    await tx(rebalancer, 'PaimonVault', vault, 'redeemAsset(address,uint256,uint256)', a.token, amount, quote);
+  }
+  for (const a of assets) {
+    const v = await value(a);
+    if (v >= want) continue;
+    const usdtIn = want - v;
+    const quote = BigInt(await call('MockMarket', market, 'quoteBuy(address,uint256)', a.token, usdtIn));
+    await tx(rebalancer, 'PaimonVault', vault, 'purchaseAsset(address,uint256,uint256)', a.token, usdtIn, quote);
+  }
+}
+
 async function main() {
   const chainId = Number(await rpc('eth_chainId'));
   if (chainId !== Number(args['chain-id'])) throw new Error(`anvil chain id ${chainId} != ${args['chain-id']}`);
@@ -170,6 +241,17 @@ async function main() {
   await tx(inv3, 'PaimonVault', vault.address, 'requestRedeem(uint256,address,address,uint8)',
     PENDING_REDEEM_SHARES * E18, inv3.address, inv3.address, 0);
 
+  const extra = await seedExtra(admin, rebalancer, vault.address, market.address,
+    profile === 'healthy' && args['extra-assets'] === undefined ? 6 : extraAssets);
+  assets.push(...extra);
+  if (profile === 'healthy') await equalise(admin, rebalancer, vault.address, market.address, assets);
+
+  let guardian;
+  if (addrs.length >= 13) {
+    guardian = acct(12);
+    await grant('OPERATOR_ROLE', guardian);
+  }
+
   const blockTime = Number(args['block-time'] || 0);
   if (blockTime > 0) await rpc('evm_setIntervalMining', [blockTime]);
 
@@ -179,7 +261,7 @@ async function main() {
     wsUrl: args.ws,
     deployBlock: usdt.block,
     contracts: { vault: vault.address, usdt: usdt.address, market: market.address, assets },
-    accounts: { admin, operator, rebalancer, approvers, investors, spare },
+    accounts: { admin, operator, rebalancer, approvers, investors, spare, ...(guardian ? { guardian } : {}) },
   };
   const tmp = `${args.out}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, `${JSON.stringify(out, null, 2)}\n`);

@@ -9,6 +9,8 @@
 #   PAIMON_CHAIN_ID         chain id                          (default 31337)
 #   PAIMON_ANVIL_BLOCK_TIME seconds per block after seeding   (default: automine)
 #   PAIMON_DEVCHAIN_CACHE   compiled-contract cache           (default <repo>/.run/devchain-cache)
+#   PAIMON_DEVCHAIN_EXTRA_ASSETS  assets listed after the fixture's four (default 0; deploy.mjs)
+#   PAIMON_DEVCHAIN_PROFILE fixture (tests' numbers) | healthy (local demo fund)  (default fixture)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -16,6 +18,8 @@ run=${PAIMON_RUN_DIR:-$repo/.run/local}
 port=${PAIMON_ANVIL_PORT:-8545}
 chain_id=${PAIMON_CHAIN_ID:-31337}
 block_time=${PAIMON_ANVIL_BLOCK_TIME:-0}
+extra_assets=${PAIMON_DEVCHAIN_EXTRA_ASSETS:-}
+profile=${PAIMON_DEVCHAIN_PROFILE:-fixture}
 cache=${PAIMON_DEVCHAIN_CACHE:-$repo/.run/devchain-cache}
 nm=$repo/deploy/node_modules
 dir=$run/anvil
@@ -25,9 +29,15 @@ rpc_url=http://127.0.0.1:$port
 ws_url=ws://127.0.0.1:$port
 mnemonic="test test test test test test test test test test test junk"
 
-case "$port$chain_id$block_time" in
-  *[!0-9]*) echo "devchain: PAIMON_ANVIL_PORT, PAIMON_CHAIN_ID and PAIMON_ANVIL_BLOCK_TIME must be numbers" >&2; exit 2 ;;
+case "$port$chain_id$block_time$extra_assets" in
+  *[!0-9]*) echo "devchain: PAIMON_ANVIL_PORT, PAIMON_CHAIN_ID, PAIMON_ANVIL_BLOCK_TIME and PAIMON_DEVCHAIN_EXTRA_ASSETS must be numbers" >&2; exit 2 ;;
 esac
+case "$profile" in
+  fixture|healthy) ;;
+  *) echo "devchain: PAIMON_DEVCHAIN_PROFILE must be fixture or healthy" >&2; exit 2 ;;
+esac
+seed_args=(--profile "$profile")
+if [ -n "$extra_assets" ]; then seed_args+=(--extra-assets "$extra_assets"); fi
 
 # The platform packages' native binaries start faster than the node wrappers, and the pid
 # file must name anvil itself so stop signals reach it.
@@ -102,7 +112,7 @@ start() {
   local state=$dir/state.json resume=0
   if [ -s "$state" ] && [ -f "$out" ]; then resume=1; else rm -f "$state" "$out" "$dir/accounts.json"; fi
   local args=(--host 127.0.0.1 --port "$port" --chain-id "$chain_id" --mnemonic "$mnemonic"
-    --accounts 12 --balance 10000 --config-out "$dir/accounts.json"
+    --accounts 13 --balance 10000 --config-out "$dir/accounts.json"
     --state "$state" --state-interval 5)
   if [ "$resume" = 1 ] && [ "$block_time" != 0 ]; then args+=(--block-time "$block_time"); fi
   setsid "$(tool anvil)" "${args[@]}" >"$dir/anvil.log" 2>&1 </dev/null &
@@ -114,7 +124,7 @@ start() {
     stop_anvil
     rm -f "$state" "$out" "$dir/accounts.json"
     setsid "$(tool anvil)" --host 127.0.0.1 --port "$port" --chain-id "$chain_id" \
-      --mnemonic "$mnemonic" --accounts 12 --balance 10000 --config-out "$dir/accounts.json" \
+      --mnemonic "$mnemonic" --accounts 13 --balance 10000 --config-out "$dir/accounts.json" \
       --state "$state" --state-interval 5 >"$dir/anvil.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
   fi
@@ -132,7 +142,8 @@ start() {
     stop_anvil; return 1
   fi
   if ! node "$here/deploy.mjs" --rpc "$rpc_url" --ws "$ws_url" --chain-id "$chain_id" \
-    --accounts "$dir/accounts.json" --artifacts "$artifacts" --out "$out" --block-time "$block_time"; then
+    --accounts "$dir/accounts.json" --artifacts "$artifacts" --out "$out" --block-time "$block_time" \
+    "${seed_args[@]}"; then
     stop_anvil; return 1
   fi
   status

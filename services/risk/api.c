@@ -1,4 +1,10 @@
-/* api: risk internal HTTP handlers (see api.h). */
+/* api: risk internal HTTP handlers (see api.h), plus the routes this file adds for the
+ * gateway's fund and report resources:
+ *   GET /v1/fund/overview          the latest cycle regrouped: NAV, tier values, holdings,
+ *                                  metrics and levels (404 before the first cycle)
+ *   GET /v1/fund/holdings          ?date=YYYY-MM-DD: that day's snapshot, else the latest cycle
+ *   GET /v1/risk/reports/range     ?from=&to= (YYYY-MM-DD, at most 366 days)&format=json|csv
+ */
 #include "risk/api.h"
 
 #include <stdio.h>
@@ -85,36 +91,6 @@ static void query_failed(http_request *req, db_conn *c, const char *err)
     }
     log_warn("risk api query failed", "error", err);
     unavailable(req);
-}
-
-/* ---------------------------------------------------------------- current */
-
-static void get_current(http_request *req, void *ud)
-{
-    rk_api *a = ud;
-    char err[UTIL_ERRLEN];
-    redisContext *rc = a->redis ? a->redis(a->redis_ud, err, sizeof err) : NULL;
-    if (!rc) {
-        unavailable(req);
-        return;
-    }
-    redisReply *r = redisCommand(rc, "GET %s", RK_CACHE_KEY);
-    if (!r) {
-        unavailable(req);
-        return;
-    }
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
-        http_reply_error(req, 404, "not_found", "no risk cycle has run yet", NULL);
-        return;
-    }
-    cJSON *j = cJSON_Parse(r->str);
-    freeReplyObject(r);
-    if (!j) {
-        unavailable(req);
-        return;
-    }
-    http_reply_ok(req, 200, j);
 }
 
 /* ---------------------------------------------------------------- history */
@@ -565,6 +541,243 @@ static void get_daily(http_request *req, void *ud)
     http_reply_ok(req, 200, rep);
 }
 
+/* ---------------------------------------------------------------- current and fund */
+
+/* The latest cycle from the cache: NULL after replying (404 before the first cycle, 503
+ * when Redis is down). */
+static cJSON *current_or_reply(http_request *req, rk_api *a)
+{
+    char err[UTIL_ERRLEN];
+    redisContext *rc = a->redis ? a->redis(a->redis_ud, err, sizeof err) : NULL;
+    redisReply *r = rc ? redisCommand(rc, "GET %s", RK_CACHE_KEY) : NULL;
+    if (!r) {
+        unavailable(req);
+        return NULL;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        http_reply_error(req, 404, "not_found", "no risk cycle has run yet", NULL);
+        return NULL;
+    }
+    cJSON *j = cJSON_Parse(r->str);
+    freeReplyObject(r);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        unavailable(req);
+    }
+    return cJSON_IsObject(j) ? j : NULL;
+}
+
+/* The latest cycle as risk computed it (the paimon:risk:current cache). */
+static void get_current(http_request *req, void *ud)
+{
+    cJSON *cur = current_or_reply(req, ud);
+    if (cur)
+        http_reply_ok(req, 200, cur);
+}
+
+static void move(cJSON *from, cJSON *to, const char *k)
+{
+    cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(from, k);
+    cJSON_AddItemToObject(to, k, v ? v : cJSON_CreateNull());
+}
+
+/* The fund's overview is the risk cycle regrouped: the cycle already reads NAV, the tier
+ * values and every holding from the vault at one block and computes the metrics, so the
+ * overview is consistent by construction and costs no chain or database read. */
+static void get_overview(http_request *req, void *ud)
+{
+    cJSON *cur = current_or_reply(req, ud);
+    if (!cur)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *ts = cJSON_DetachItemFromObjectCaseSensitive(cur, "ts");
+    cJSON_AddItemToObject(o, "as_of", ts ? ts : cJSON_CreateNull());
+    move(cur, o, "block");
+    move(cur, o, "block_time");
+    cJSON *nav = cJSON_AddObjectToObject(o, "nav");
+    move(cur, nav, "total_assets");
+    move(cur, nav, "total_supply");
+    move(cur, nav, "share_price");
+    cJSON *liq = cJSON_AddObjectToObject(o, "liquidity");
+    move(cur, liq, "l1_value");
+    move(cur, liq, "l2_value");
+    move(cur, liq, "l3_value");
+    move(cur, liq, "redemptions_due");
+    move(cur, o, "emergency_mode");
+    move(cur, o, "level");
+    cJSON *as = cJSON_DetachItemFromObjectCaseSensitive(cur, "assets");
+    cJSON_AddItemToObject(o, "holdings", as ? as : cJSON_CreateArray());
+    move(cur, o, "metrics");
+    cJSON_Delete(cur);
+    http_reply_ok(req, 200, o);
+}
+
+static int day_ok(const char *d)
+{
+    int ok = d && strlen(d) == 10;
+    for (int i = 0; ok && i < 10; i++)
+        ok = (i == 4 || i == 7) ? d[i] == '-' : (d[i] >= '0' && d[i] <= '9');
+    return ok;
+}
+
+/* Current holdings from the latest cycle, or a day's close from the daily snapshot. */
+static void get_holdings(http_request *req, void *ud)
+{
+    rk_api *a = ud;
+    const char *day = http_query(req, "date");
+    if (day && !day_ok(day)) {
+        bad(req, "date must be YYYY-MM-DD");
+        return;
+    }
+    if (!day) {
+        cJSON *cur = current_or_reply(req, a);
+        if (!cur)
+            return;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "source", "current");
+        cJSON *ts = cJSON_DetachItemFromObjectCaseSensitive(cur, "ts");
+        cJSON_AddItemToObject(o, "as_of", ts ? ts : cJSON_CreateNull());
+        move(cur, o, "block");
+        cJSON *as = cJSON_DetachItemFromObjectCaseSensitive(cur, "assets");
+        cJSON_AddItemToObject(o, "items", as ? as : cJSON_CreateArray());
+        cJSON_Delete(cur);
+        http_reply_ok(req, 200, o);
+        return;
+    }
+    db_conn *c = conn(req, a);
+    if (!c)
+        return;
+    const char *p[1] = {day};
+    char err[UTIL_ERRLEN];
+    PGresult *r = db_query_prepared(
+        c, "rk_fund_holdings",
+        "SELECT json_build_object('source', 'snapshot', 'day', s.day::text, 'as_of', " TS(
+            "s.as_of") ", 'items', COALESCE((SELECT json_agg(json_build_object('token', h.asset, "
+                       "'balance', h.balance::text, 'value', h.value::text, 'weight_bps', "
+                       "h.weight_bps::text) ORDER BY h.asset) FROM risk.asset_holdings_snapshots "
+                       "h WHERE h.day = s.day), '[]'::json))::text FROM risk.daily_snapshots s "
+                       "WHERE s.day = $1::date",
+        1, p, err, sizeof err);
+    if (!r) {
+        query_failed(req, c, err);
+    } else if (PQntuples(r) == 0) {
+        http_reply_error(req, 404, "not_found", "no snapshot for that day", NULL);
+    } else {
+        reply_json_text(req, r, "{}");
+    }
+    PQclear(r);
+    db_release(a->app->db, c);
+}
+
+/* ---------------------------------------------------------------- range report */
+
+static void csv_field(FILE *f, const char *s, int last)
+{
+    if (strpbrk(s, ",\"\r\n")) {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
+    fputs(last ? "\r\n" : ",", f);
+}
+
+static const char *const RANGE_COLS[] = {"day",          "as_of",        "backfilled",
+                                         "total_assets", "total_supply", "share_price",
+                                         "l1_value",     "level"};
+#define RANGE_NCOLS (sizeof RANGE_COLS / sizeof RANGE_COLS[0])
+
+/* One row per day of the daily snapshots in [from, to] (at most 366 days). */
+static void get_range(http_request *req, void *ud)
+{
+    rk_api *a = ud;
+    const char *from = http_query(req, "from"), *to = http_query(req, "to"),
+               *fmt = http_query(req, "format");
+    if (!day_ok(from) || !day_ok(to) || (fmt && strcmp(fmt, "json") && strcmp(fmt, "csv"))) {
+        bad(req, "from and to must be YYYY-MM-DD and format json|csv");
+        return;
+    }
+    db_conn *c = conn(req, a);
+    if (!c)
+        return;
+    const char *p[2] = {from, to};
+    char err[UTIL_ERRLEN];
+    PGresult *r = db_query_prepared(
+        c, "rk_range",
+        "SELECT $2::date >= $1::date AND $2::date - $1::date <= 365, COALESCE((SELECT "
+        "json_agg(json_build_object('day', s.day::text, 'as_of', " TS(
+            "s.as_of") ", 'backfilled', s.backfilled, 'total_assets', s.total_assets::text, "
+                       "'total_supply', s.total_supply::text, 'share_price', s.share_price::text, "
+                       "'l1_value', s.l1_value::text, 'level', COALESCE((SELECT CASE max(CASE v "
+                       "WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END) WHEN 2 THEN "
+                       "'critical' WHEN 1 THEN 'warning' ELSE 'info' END FROM "
+                       "jsonb_each_text(s.levels) AS l(k, v)), 'info'), 'metrics', s.metrics, "
+                       "'levels', s.levels) ORDER BY s.day) FROM risk.daily_snapshots s WHERE "
+                       "s.day BETWEEN $1::date AND $2::date), '[]'::json)::text",
+        2, p, err, sizeof err);
+    if (!r) {
+        query_failed(req, c, err);
+        db_release(a->app->db, c);
+        return;
+    }
+    db_release(a->app->db, c);
+    int ok = PQgetvalue(r, 0, 0)[0] == 't';
+    cJSON *days = ok ? cJSON_Parse(PQgetvalue(r, 0, 1)) : NULL;
+    PQclear(r);
+    if (!ok) {
+        bad(req, "to must be on or after from, at most 366 days apart");
+        return;
+    }
+    if (!days) {
+        unavailable(req);
+        return;
+    }
+    if (fmt && strcmp(fmt, "csv") == 0) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f) {
+            cJSON_Delete(days);
+            unavailable(req);
+            return;
+        }
+        for (size_t i = 0; i < RANGE_NCOLS; i++)
+            csv_field(f, RANGE_COLS[i], i + 1 == RANGE_NCOLS);
+        const cJSON *d;
+        cJSON_ArrayForEach(d, days)
+        {
+            for (size_t i = 0; i < RANGE_NCOLS; i++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, RANGE_COLS[i]);
+                csv_field(f,
+                          cJSON_IsString(v)  ? v->valuestring
+                          : cJSON_IsTrue(v)  ? "true"
+                          : cJSON_IsFalse(v) ? "false"
+                                             : "",
+                          i + 1 == RANGE_NCOLS);
+            }
+        }
+        fclose(f);
+        cJSON_Delete(days);
+        char cd[96];
+        snprintf(cd, sizeof cd, "attachment; filename=\"risk-%s-%s.csv\"", from, to);
+        http_set_header(req, "Content-Disposition", cd);
+        http_reply_text(req, 200, "text/csv; charset=utf-8", buf ? buf : "");
+        free(buf);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "from", from);
+    cJSON_AddStringToObject(o, "to", to);
+    cJSON_AddItemToObject(o, "days", days);
+    http_reply_ok(req, 200, o);
+}
+
 int rk_api_register(http_server *s, rk_api *a)
 {
     return http_route(s, "GET", "/v1/risk/current", get_current, a) ||
@@ -574,7 +787,10 @@ int rk_api_register(http_server *s, rk_api *a)
                    http_route(s, "POST", "/v1/risk/events/:id/ack", ack_event, a) ||
                    http_route(s, "GET", "/v1/risk/thresholds", get_thresholds, a) ||
                    http_route(s, "PUT", "/v1/risk/thresholds/:metric", put_threshold, a) ||
-                   http_route(s, "GET", "/v1/risk/reports/daily/:date", get_daily, a)
+                   http_route(s, "GET", "/v1/risk/reports/daily/:date", get_daily, a) ||
+                   http_route(s, "GET", "/v1/risk/reports/range", get_range, a) ||
+                   http_route(s, "GET", "/v1/fund/overview", get_overview, a) ||
+                   http_route(s, "GET", "/v1/fund/holdings", get_holdings, a)
                ? -1
                : 0;
 }

@@ -24,6 +24,7 @@ typedef struct rk_app {
     uint64_t chain_id;
     char vault[43];   /* lowercase 0x-hex */
     char market[43];  /* "" = no second price source configured */
+    char signer[43];  /* risk's transaction key (emergency.h), lowercase; "" = none */
     atomic_int dirty; /* a relevant chain event arrived since the last cycle */
 } rk_app;
 

@@ -1,10 +1,13 @@
 /* events: chain.events and approval.decisions handlers (see events.h). */
 #include "risk/events.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "bus.h"
+#include "log.h"
 #include "risk/app.h"
+#include "risk/emergency.h"
 #include "util.h"
 
 static const char *arg(const envelope *m, const char *name)
@@ -140,20 +143,24 @@ int rk_chain_event(db_conn *tx, const envelope *msg, void *ud, char *err, size_t
 
 int rk_decision(db_conn *tx, const envelope *msg, void *ud, char *err, size_t errlen)
 {
-    (void)ud;
+    rk_app *app = ud;
     const cJSON *p = msg->payload;
     const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "kind"));
     const char *ref = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "ref"));
     const char *decision = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "decision"));
+    const char *ticket = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "ticket_id"));
     if (!kind || strcmp(kind, "emergency_mode") != 0 || !ref ||
         strncmp(ref, "risk:emergency:", 15) != 0)
         return BUS_OK; /* another service's ticket */
-    if (!digits(ref + 15, 18) || !decision || strlen(decision) > 40)
+    if (!digits(ref + 15, 18) || !decision ||
+        (strcmp(decision, "approved") != 0 && strcmp(decision, "rejected") != 0) ||
+        (ticket && strlen(ticket) > 64))
         return util_err(err, errlen, "malformed emergency decision"), BUS_FATAL;
-    const char *q[2] = {ref + 15, decision};
-    return exec(tx, "rk_emerg_decision",
-                "UPDATE risk.risk_emergencies SET decision = $2 WHERE id = $1::bigint", 2, q, err,
-                errlen) == 0
-               ? BUS_OK
-               : BUS_RETRY;
+    int rc =
+        rk_emergency_decide(tx, app, strtoll(ref + 15, NULL, 10), decision, ticket, err, errlen);
+    if (rc < 0)
+        return BUS_RETRY;
+    if (rc == RK_EMERG_UNKNOWN)
+        log_warn("decision for an unknown emergency ignored", "ref", ref);
+    return BUS_OK;
 }

@@ -3,7 +3,8 @@
  *  risk.redemption_requests (coverage and 24 h requested come from these), undoes them on
  *  reorg compensation (`.removed`), and marks the app dirty for events that move the
  *  metrics (deposits, redemptions, trades, NAV updates) so the loop runs a cycle early.
- *  rk_decision (approval.decisions): records the decision on the emergency it answers.
+ *  rk_decision (approval.decisions): records the decision on the emergency it answers and,
+ *  for an approval, queues setEmergencyMode(true) in the outbox (emergency.h).
  * Both run inside the bus's batch transaction; ud is the rk_app (borrowed). */
 #ifndef RISK_EVENTS_H
 #define RISK_EVENTS_H

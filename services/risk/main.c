@@ -5,7 +5,9 @@
  *   once per cluster: the metrics cycle every PAIMON_RISK_EVERY (engine.h), daily snapshots
  *   at 00:00 UTC with an hourly backfill check (snapshot.h), the partition job;
  *   on the replica that handled a triggering event: an early cycle (at most one per
- *   PAIMON_RISK_TRIGGER_GAP); every replica publishes its outgoing-message queue;
+ *   PAIMON_RISK_TRIGGER_GAP); every replica publishes its outgoing-message queue and runs
+ *   the tx outbox thread that sends setEmergencyMode(true) once a ticket is approved
+ *   (emergency.h);
  *   serves the internal API (api.h) on PAIMON_HTTP_PORT (8084).
  *
  * Service variables (besides svc.h's common ones):
@@ -15,7 +17,17 @@
  *   PAIMON_DEVCHAIN_JSON   devchain.json of the local stack / tests
  *   PAIMON_MARKET_ADDRESS  second price source (default: the vault's market())
  *   PAIMON_ABI_DIR         schemas/abi
- *   PAIMON_RISK_EVERY 1m, PAIMON_RISK_TRIGGER_GAP 5s */
+ *   PAIMON_RISK_EVERY 1m, PAIMON_RISK_TRIGGER_GAP 5s
+ *   PAIMON_CONFIRMATIONS   12
+ *   PAIMON_SIGNER_DEV_KEY  raw key, dev chains only (secret); when empty the signer comes
+ *                          from PAIMON_SIGNER_* (signer.h) if PAIMON_SIGNER_KEYSTORE or
+ *                          PAIMON_SIGNER_BACKEND is set. The key needs OPERATOR_ROLE on the
+ *                          vault and must be risk's alone (outbox.h nonce assumption; the
+ *                          devchain's "guardian" account). Without any signer risk still
+ *                          measures and alerts, and an approved emergency raises a critical
+ *                          alert asking for emergency mode by hand.
+ *   PAIMON_RISK_OUTBOX_EVERY 1s */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +36,19 @@
 
 #include "hex.h"
 #include "log.h"
+#include "outbox.h"
 #include "risk/api.h"
 #include "risk/engine.h"
 #include "risk/events.h"
 #include "risk/outmsg.h"
 #include "risk/snapshot.h"
+#include "signer.h"
 #include "svc.h"
 #include "util.h"
 
 static cfg_list rpc_urls;
-static int64_t chain_id, every_ms, trigger_gap_ms;
-static char *vault_addr, *market_addr, *devchain_json, *abi_dir;
+static int64_t chain_id, every_ms, trigger_gap_ms, confirmations, outbox_every;
+static char *vault_addr, *market_addr, *devchain_json, *abi_dir, *dev_key;
 
 static const cfg_var VARS[] = {
     {"PAIMON_RPC_URLS", CFG_LIST, "http://127.0.0.1:8545", &rpc_urls, 1, RPC_MAX_ENDPOINTS, NULL, 0,
@@ -50,6 +64,12 @@ static const cfg_var VARS[] = {
      "metrics cycle interval"},
     {"PAIMON_RISK_TRIGGER_GAP", CFG_DURATION_MS, "5s", &trigger_gap_ms, 0, 600000, NULL, 0,
      "least time between event-triggered cycles"},
+    {"PAIMON_CONFIRMATIONS", CFG_INT, "12", &confirmations, 1, 1000, NULL, 0,
+     "confirmations before a transaction counts"},
+    {"PAIMON_SIGNER_DEV_KEY", CFG_STR, "", &dev_key, 0, 0, NULL, 1,
+     "raw emergency-mode key, dev chains only"},
+    {"PAIMON_RISK_OUTBOX_EVERY", CFG_DURATION_MS, "1s", &outbox_every, 50, 60000, NULL, 0,
+     "outbox pass interval"},
 };
 
 typedef struct daemon_state {
@@ -58,7 +78,44 @@ typedef struct daemon_state {
     rk_api api;
     int64_t last_cycle_mono;
     struct event *tick_ev;
+    outbox *ob;
+    atomic_int stop;
 } daemon_state;
+
+static void *outbox_main(void *ud)
+{
+    daemon_state *d = ud;
+    outbox_run(d->ob, outbox_every, &d->stop);
+    return NULL;
+}
+
+static void stop_workers(void *ud)
+{
+    atomic_store(&((daemon_state *)ud)->stop, 1);
+}
+
+static int env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v;
+}
+
+/* 1 signer built, 0 none configured, -1 configured but unusable (err filled). */
+static int open_signer(signer **out, char *err, size_t errlen)
+{
+    if (dev_key && *dev_key) {
+        uint8_t key[32];
+        int rc = hex_decode_fixed(dev_key, key, 32, err, errlen) != 0 ||
+                         signer_local_from_key(key, out, err, errlen) != 0
+                     ? -1
+                     : 1;
+        memset(key, 0, sizeof key);
+        return rc;
+    }
+    if (!env_set("PAIMON_SIGNER_KEYSTORE") && !env_set("PAIMON_SIGNER_BACKEND"))
+        return 0;
+    return signer_from_env(NULL, out, err, errlen) != 0 ? -1 : 1;
+}
 
 static redisContext *api_redis(void *ud, char *err, size_t errlen)
 {
@@ -164,6 +221,9 @@ int main(void)
     int rc = 1;
     rpc_client *rpc = NULL;
     abi_contract *vabi = NULL, *mabi = NULL;
+    signer *sg = NULL;
+    pthread_t ob_thread;
+    int ob_started = 0;
     char vault[64] = "";
     if (vault_addr && *vault_addr)
         util_strlcpy(vault, vault_addr, sizeof vault);
@@ -198,6 +258,30 @@ int main(void)
         log_warn("no market ABI: price deviation is not measured", "error", err);
     d.app.vault_abi = vabi;
     d.app.market_abi = mabi;
+    int have = open_signer(&sg, err, sizeof err);
+    if (have < 0) {
+        log_error("signer", "error", err);
+        goto out;
+    }
+    if (have) {
+        hex_encode(signer_address(sg), 20, 1, d.app.signer, sizeof d.app.signer);
+        outbox_cfg ocfg = {.schema = RK_SCHEMA,
+                           .db = d.app.db,
+                           .rpc = rpc,
+                           .signer = sg,
+                           .redis_url = svc_cfg(d.s)->redis_url,
+                           .chain_id = d.app.chain_id,
+                           .abi_dir = abi_dir,
+                           .source = RK_SOURCE,
+                           .confirmations = (unsigned)confirmations};
+        if (!(d.ob = outbox_new(&ocfg, err, sizeof err))) {
+            log_error("outbox", "error", err);
+            goto out;
+        }
+    } else {
+        log_warn("no transaction signer: an approved emergency cannot be executed by risk "
+                 "(set PAIMON_SIGNER_* or PAIMON_SIGNER_DEV_KEY)");
+    }
     d.api.app = &d.app;
     d.api.redis = api_redis;
     d.api.redis_ud = &d;
@@ -215,12 +299,25 @@ int main(void)
         log_error("start-up", "error", err);
         goto out;
     }
+    svc_on_stop(d.s, stop_workers, &d);
+    if (d.ob) {
+        if (pthread_create(&ob_thread, NULL, outbox_main, &d) != 0) {
+            log_error("cannot start the outbox thread");
+            goto out;
+        }
+        ob_started = 1;
+    }
     d.tick_ev = event_new(svc_base(d.s), -1, EV_PERSIST, on_tick, &d);
     struct timeval tv = {0, 300000};
     event_add(d.tick_ev, &tv);
-    log_info("risk ready", "vault", d.app.vault);
+    log_info("risk ready", "vault", d.app.vault, "signer", d.app.signer[0] ? d.app.signer : "none");
     rc = svc_run(d.s);
 out:
+    atomic_store(&d.stop, 1);
+    if (ob_started)
+        pthread_join(ob_thread, NULL);
+    outbox_free(d.ob);
+    signer_free(sg);
     if (d.tick_ev)
         event_free(d.tick_ev);
     abi_contract_free(mabi);

@@ -1,12 +1,15 @@
 /* risk_bench: (1) one full risk metrics cycle against the devchain — pinned-block chain
  * read (two eth_call batches), metrics, series insert with rollups, levels, outgoing
- * queue, commit — timed over repeated runs; (2) a metric-history query over one year of
- * minute data (525,600 rows) resampled to 1 d and 1 h, through the same SQL the API uses.
+ * queue, commit, then (with a Redis URL) publish: the current-state cache and the queued
+ * messages to their streams — timed over repeated runs; the devchain decides how many
+ * assets the vault lists (PAIMON_DEVCHAIN_EXTRA_ASSETS=46 gives 50); (2) a metric-history
+ * query over one year of minute data (525,600 rows) resampled to 1 d and 1 h, through the
+ * same SQL the API uses.
  *
  * The Makefile links benches with libcommon only, so the service's modules are compiled
  * in here (unity build) rather than linked.
  *
- * usage: risk_bench <devchain.json> <postgres admin url> <cycles>
+ * usage: risk_bench <devchain.json> <postgres admin url> <cycles> [redis://host:port]
  * prints JSON lines: {"bench":"risk_cycle",...} and {"bench":"risk_history",...} */
 #include "risk/api.c"
 #include "risk/calc.c"
@@ -57,7 +60,7 @@ int main(int argc, char **argv)
     FILE *f = fopen(argv[1], "r");
     if (!f)
         return 1;
-    static char buf[1 << 16];
+    static char buf[1 << 20];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
@@ -107,6 +110,18 @@ int main(int argc, char **argv)
     app.vault_abi = va;
     app.market_abi = ma;
     util_strlcpy(app.vault, vault, sizeof app.vault);
+    redisContext *redis = NULL;
+    if (argc > 4) {
+        char host[256];
+        int port = 0;
+        if (sscanf(argv[4], "redis://%255[^:]:%d", host, &port) != 2 ||
+            !(redis = redisConnect(host, port)) || redis->err) {
+            fprintf(stderr, "risk_bench: cannot connect to %s\n", argv[4]);
+            return 1;
+        }
+    }
+    int listed =
+        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(dc, "contracts"), "assets"));
 
     /* (1) full cycles; the first one warms connections and prepared statements */
     static rk_cycle_result r;
@@ -125,14 +140,22 @@ int main(int argc, char **argv)
         read_us += util_mono_us() - t0;
         if (rk_cycle(&app, util_now_ms(), &ch, &r, err, sizeof err) != 0)
             return 1;
+        /* publish as the daemon does after each cycle */
+        if (redis && (rk_cache_set(redis, r.current, err, sizeof err) != 0 ||
+                      rk_out_flush(app.db, redis, 500, err, sizeof err) < 0)) {
+            fprintf(stderr, "risk_bench: publish: %s\n", err);
+            return 1;
+        }
         us[i] = util_mono_us() - t0;
         rk_cycle_result_clear(&r);
     }
     double p50, p99, mean;
     stats(us, cycles, &p50, &p99, &mean);
-    printf("{\"bench\":\"risk_cycle\",\"assets\":%zu,\"cycles\":%d,\"p50_ms\":%.2f,\"p99_ms\":%.2f,"
-           "\"mean_ms\":%.2f,\"chain_read_mean_ms\":%.2f}\n",
-           nassets, cycles, p50, p99, mean, (double)read_us / cycles / 1000.0);
+    printf("{\"bench\":\"risk_cycle\",\"assets\":%zu,\"listed_in_devchain_json\":%d,"
+           "\"cycles\":%d,\"published\":%s,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"mean_ms\":%.2f,"
+           "\"chain_read_mean_ms\":%.2f}\n",
+           nassets, listed, cycles, redis ? "true" : "false", p50, p99, mean,
+           (double)read_us / cycles / 1000.0);
     free(us);
 
     /* (2) one year of minute data for one metric, then the API's resampling query */
@@ -194,6 +217,8 @@ int main(int argc, char **argv)
     abi_contract_free(va);
     abi_contract_free(ma);
     rpc_client_free(app.rpc);
+    if (redis)
+        redisFree(redis);
     PQfinish(pg);
     PQclear(must(admin, "DROP DATABASE IF EXISTS risk_bench"));
     PQfinish(admin);

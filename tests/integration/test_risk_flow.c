@@ -8,6 +8,11 @@
  *  - large redemption requests make coverage critical: one risk event, one critical alert,
  *    one approval.request for emergency mode and one liquidity.request, however many
  *    cycles run; cancelling them resolves the event and the emergency;
+ *  - the emergency ticket end to end: the approval.request read back from its stream,
+ *    answered as approval does (approval.decision), turns emergency mode on on chain
+ *    through risk.transactions signed by the guardian key, exactly one transaction even
+ *    when the decision is delivered twice; a rejection, or emergency mode already on,
+ *    sends nothing;
  *  - redemption requests recorded from chain.events feed the 24 h requested metric and
  *    coverage, and reorg removals undo them;
  *  - daily snapshots: a missed day is backfilled and the run is idempotent;
@@ -37,12 +42,15 @@
 #include "hex.h"
 #include "http.h"
 #include "migrate.h"
+#include "outbox.h"
 #include "risk/api.h"
+#include "risk/emergency.h"
 #include "risk/engine.h"
 #include "risk/events.h"
 #include "risk/outmsg.h"
 #include "risk/snapshot.h"
 #include "rpc.h"
+#include "signer.h"
 #include "util.h"
 
 #define scalar(...) th_pg_scalarf(g.pg, __VA_ARGS__)
@@ -53,6 +61,8 @@ static struct {
     cJSON *dc;
     char rpc_url[128];
     char admin_key[67];
+    char guardian[43];
+    char guardian_key[67];
     char inv_key[3][67];
     char inv[3][43];
     char market[43];
@@ -203,8 +213,12 @@ static int group_setup(void **state)
         util_strlcpy(g.agg[i], cJSON_GetStringValue(cJSON_GetObjectItem(a, "aggregator")), 43);
     }
     cJSON *acc = cJSON_GetObjectItem(g.dc, "accounts");
-    if (read_acc(cJSON_GetObjectItem(acc, "admin"), NULL, g.admin_key))
+    if (read_acc(cJSON_GetObjectItem(acc, "admin"), NULL, g.admin_key) ||
+        read_acc(cJSON_GetObjectItem(acc, "guardian"), g.guardian, g.guardian_key))
         return -1;
+    for (char *q = g.guardian; *q; q++) /* the outbox stores addresses lowercase */
+        if (*q >= 'A' && *q <= 'F')
+            *q = (char)(*q - 'A' + 'a');
     for (int i = 0; i < 3; i++)
         if (read_acc(cJSON_GetArrayItem(cJSON_GetObjectItem(acc, "investors"), i), g.inv[i],
                      g.inv_key[i]))
@@ -253,6 +267,7 @@ static int setup(void **state)
         return -1;
     g.app.db = g.pool;
     atomic_store(&g.app.dirty, 0);
+    g.app.signer[0] = '\0';
     g.redis = th_redis_fresh();
     cJSON *s = rpc("evm_snapshot", NULL);
     util_strlcpy(g.snap, cJSON_GetStringValue(s), sizeof g.snap);
@@ -490,6 +505,267 @@ static void test_emergency_fires_exactly_once(void **state)
     envelope_free(e);
     assert_int_equal(scalar("SELECT count(*) FROM risk.risk_emergencies WHERE decision = "
                             "'approved'"),
+                     1);
+}
+
+/* ------------------------------------------------------------------ emergency on chain */
+
+/* Two investors ask for 1.5M of 1.75M back: coverage goes critical and the cycle starts
+ * the emergency protocol. Returns the emergency id. */
+static long long start_emergency(void)
+{
+    quiet_concentration();
+    char args[200];
+    snprintf(args, sizeof args, "1000000000000000000000000 %s %s 1", g.inv[0], g.inv[0]);
+    cast_send(g.inv_key[0], vault(), "requestRedeem(uint256,address,address,uint8)", args);
+    snprintf(args, sizeof args, "500000000000000000000000 %s %s 1", g.inv[1], g.inv[1]);
+    cast_send(g.inv_key[1], vault(), "requestRedeem(uint256,address,address,uint8)", args);
+    rk_cycle_result r;
+    cycle(util_now_ms(), &r);
+    assert_int_equal(r.level[RK_M_COVERAGE], RK_CRITICAL);
+    long long id = r.emergency_id;
+    assert_true(id > 0);
+    rk_cycle_result_clear(&r);
+    return id;
+}
+
+static int emergency_on_chain(void)
+{
+    char cmd[512], out[256];
+    snprintf(cmd, sizeof cmd, "call --rpc-url %s %s 'emergencyMode()(bool)'", g.rpc_url, vault());
+    if (th_cast(cmd, out, sizeof out) != 0)
+        fail_msg("emergencyMode(): %s", out);
+    return strncmp(out, "true", 4) == 0;
+}
+
+/* The ticket risk asked for, read back from the approval.requests stream as approval's
+ * consumer reads it (owned). */
+static envelope *published_ticket(void)
+{
+    char err[256];
+    assert_true(rk_out_flush(g.pool, g.redis, 100, err, sizeof err) >= 1);
+    redisReply *x = redisCommand(g.redis, "XRANGE paimon:approval.requests:critical - +");
+    assert_non_null(x);
+    assert_int_equal(x->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(x->elements, 1);
+    const redisReply *fields = x->element[0]->element[1];
+    envelope *e = NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (envelope_parse(fields->element[i + 1]->str, fields->element[i + 1]->len, &e, NULL, 0) ==
+            0)
+            break;
+    freeReplyObject(x);
+    assert_non_null(e);
+    assert_string_equal(e->type, "approval.request");
+    return e;
+}
+
+/* The approval.decision approval publishes when the ticket is decided. */
+static envelope *decision_for(const envelope *ticket, const char *ticket_id, const char *decision)
+{
+    const cJSON *tp = ticket->payload;
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "ticket_id", ticket_id);
+    cJSON_AddStringToObject(p, "kind",
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tp, "kind")));
+    cJSON_AddStringToObject(p, "ref",
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tp, "ref")));
+    cJSON_AddStringToObject(p, "decision", decision);
+    cJSON_AddStringToObject(p, "amount", "0");
+    cJSON_AddBoolToObject(p, "auto", 0);
+    cJSON *ap = cJSON_AddArrayToObject(p, "approvers");
+    cJSON_AddItemToArray(ap, cJSON_CreateString("0x90f79bf6eb2c4f870365e785982e1f101e93b906"));
+    cJSON_AddItemToObject(p, "payload",
+                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tp, "payload"), 1));
+    char id[120];
+    snprintf(id, sizeof id, "approval:decision:%s", ticket_id);
+    return envelope_new(id, "approval.decision", "approval", NULL, p);
+}
+
+/* Delivers m to rk_decision in its own transaction, as the bus does. */
+static void deliver_decision(const envelope *m)
+{
+    char err[512] = "";
+    db_conn *c = db_acquire(g.pool, 1000, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(db_exec(c, "BEGIN", NULL, 0), 0);
+    int rc = rk_decision(c, m, &g.app, err, sizeof err);
+    if (rc != BUS_OK)
+        fail_msg("rk_decision: %d %s", rc, err);
+    assert_int_equal(db_exec(c, "COMMIT", NULL, 0), 0);
+    db_release(g.pool, c);
+}
+
+static void mine(void)
+{
+    cJSON_Delete(rpc("evm_mine", NULL));
+}
+
+/* Outbox passes with the guardian key, mining between, until nothing changes. */
+static void drain_outbox(void)
+{
+    char err[256];
+    signer *sg = NULL;
+    uint8_t key[32];
+    assert_int_equal(hex_decode_fixed(g.guardian_key, key, 32, err, sizeof err), 0);
+    assert_int_equal(signer_local_from_key(key, &sg, err, sizeof err), 0);
+    outbox_cfg oc = {.schema = RK_SCHEMA,
+                     .db = g.pool,
+                     .rpc = g.rpc,
+                     .signer = sg,
+                     .redis_url = th_redis_url(),
+                     .chain_id = g.app.chain_id,
+                     .abi_dir = th_repo_path("schemas/abi"),
+                     .source = RK_SOURCE,
+                     .confirmations = 1};
+    outbox *o = outbox_new(&oc, err, sizeof err);
+    if (!o)
+        fail_msg("outbox_new: %s", err);
+    for (int i = 0; i < 20; i++) {
+        int n = outbox_step(o, err, sizeof err);
+        if (n < 0)
+            fail_msg("outbox_step: %s", err);
+        if (n == 0 && scalar("SELECT count(*) FROM risk.transactions WHERE status NOT IN "
+                             "('confirmed', 'reverted', 'failed')") == 0)
+            break;
+        mine();
+    }
+    outbox_free(o);
+    signer_free(sg);
+}
+
+static void test_emergency_approved_turns_mode_on(void **state)
+{
+    (void)state;
+    util_strlcpy(g.app.signer, g.guardian, sizeof g.app.signer);
+    assert_false(emergency_on_chain());
+    long long id = start_emergency();
+    envelope *ticket = published_ticket();
+    char ref[64];
+    snprintf(ref, sizeof ref, "risk:emergency:%lld", id);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ticket->payload, "ref")), ref);
+    /* approved: one outbox row, written with the decision */
+    envelope *d = decision_for(ticket, "t-approved", "approved");
+    deliver_decision(d);
+    assert_int_equal(scalar("SELECT count(*) FROM risk.transactions"), 1);
+    assert_int_equal(scalar("SELECT count(*) FROM risk.risk_emergencies WHERE id = %lld AND "
+                            "decision = 'approved' AND decided_at IS NOT NULL AND tx_key = "
+                            "'risk:emergency:%lld:on'",
+                            id, id),
+                     1);
+    /* delivered twice (redelivery after a crash, a duplicated publish): nothing more */
+    deliver_decision(d);
+    envelope *d2 = decision_for(ticket, "t-approved-again", "approved");
+    deliver_decision(d2);
+    assert_int_equal(scalar("SELECT count(*) FROM risk.transactions"), 1);
+    drain_outbox();
+    assert_true(emergency_on_chain());
+    char key[80];
+    rk_emergency_tx_key(id, key, sizeof key);
+    outbox_row row;
+    db_conn *c = db_acquire(g.pool, 1000, NULL, 0);
+    assert_int_equal(outbox_get(c, RK_SCHEMA, key, &row, NULL, 0), 1);
+    db_release(g.pool, c);
+    assert_string_equal(row.status, "confirmed");
+    assert_int_equal(row.attempts, 1);
+    /* the transaction is the guardian's setEmergencyMode(true), and the only one it sent */
+    cJSON *pr = cJSON_CreateArray();
+    cJSON_AddItemToArray(pr, cJSON_CreateString(row.tx_hash));
+    cJSON *tx = rpc("eth_getTransactionByHash", pr);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(tx, "from")), g.app.signer);
+    const abi_fn *fn = abi_contract_fn(g.vabi, "setEmergencyMode");
+    char sel[11];
+    snprintf(sel, sizeof sel, "0x%02x%02x%02x%02x", fn->selector[0], fn->selector[1],
+             fn->selector[2], fn->selector[3]);
+    const char *input = cJSON_GetStringValue(cJSON_GetObjectItem(tx, "input"));
+    assert_int_equal(strncmp(input, sel, 10), 0);
+    assert_int_equal(input[strlen(input) - 1], '1');
+    cJSON_Delete(tx);
+    pr = cJSON_CreateArray();
+    cJSON_AddItemToArray(pr, cJSON_CreateString(g.app.signer));
+    cJSON_AddItemToArray(pr, cJSON_CreateString("latest"));
+    cJSON *nonce = rpc("eth_getTransactionCount", pr);
+    assert_string_equal(cJSON_GetStringValue(nonce), "0x1");
+    cJSON_Delete(nonce);
+    /* the next cycle sees it */
+    rk_cycle_result r;
+    cycle(util_now_ms(), &r);
+    assert_true(r.chain.emergency_mode);
+    rk_cycle_result_clear(&r);
+    envelope_free(d);
+    envelope_free(d2);
+    envelope_free(ticket);
+}
+
+static void test_emergency_rejected_or_already_on(void **state)
+{
+    (void)state;
+    util_strlcpy(g.app.signer, g.guardian, sizeof g.app.signer);
+    long long id = start_emergency();
+    envelope *ticket = published_ticket();
+    envelope *d = decision_for(ticket, "t-rejected", "rejected");
+    deliver_decision(d);
+    deliver_decision(d);
+    envelope_free(d);
+    assert_int_equal(scalar("SELECT count(*) FROM risk.risk_emergencies WHERE id = %lld AND "
+                            "decision = 'rejected' AND tx_key IS NULL",
+                            id),
+                     1);
+    /* an approval arriving after the rejection changes nothing either */
+    d = decision_for(ticket, "t-late", "approved");
+    deliver_decision(d);
+    envelope_free(d);
+    envelope_free(ticket);
+    assert_int_equal(scalar("SELECT count(*) FROM risk.transactions"), 0);
+    drain_outbox();
+    assert_false(emergency_on_chain());
+
+    /* the crisis passes, a new one starts, and an operator turns emergency mode on by hand
+     * before the ticket is approved: the approval sends nothing */
+    cast_send(g.inv_key[0], vault(), "cancelRedemption(uint256)", "2");
+    cast_send(g.inv_key[1], vault(), "cancelRedemption(uint256)", "3");
+    rk_cycle_result r;
+    cycle(util_now_ms(), &r);
+    assert_int_equal(r.level[RK_M_COVERAGE], RK_INFO);
+    rk_cycle_result_clear(&r);
+    redisReply *x = redisCommand(g.redis, "DEL paimon:approval.requests:critical");
+    freeReplyObject(x);
+    long long id2 = start_emergency();
+    assert_true(id2 > id);
+    ticket = published_ticket();
+    cast_send(g.admin_key, vault(), "setEmergencyMode(bool)", "true");
+    d = decision_for(ticket, "t-on", "approved");
+    deliver_decision(d);
+    envelope_free(d);
+    envelope_free(ticket);
+    assert_int_equal(scalar("SELECT count(*) FROM risk.transactions"), 0);
+    assert_int_equal(scalar("SELECT count(*) FROM risk.risk_emergencies WHERE id = %lld AND "
+                            "decision = 'approved' AND tx_key IS NULL AND tx_note LIKE "
+                            "'%%already on%%'",
+                            id2),
+                     1);
+
+    /* without a signer an approval raises a critical alert instead */
+    cast_send(g.admin_key, vault(), "setEmergencyMode(bool)", "false");
+    g.app.signer[0] = '\0';
+    sql("UPDATE risk.risk_emergencies SET decision = NULL WHERE id = %lld", id2);
+    ticket = NULL;
+    cJSON *p = cJSON_CreateObject();
+    char ref[64];
+    snprintf(ref, sizeof ref, "risk:emergency:%lld", id2);
+    cJSON_AddStringToObject(p, "kind", "emergency_mode");
+    cJSON_AddStringToObject(p, "ref", ref);
+    cJSON_AddStringToObject(p, "decision", "approved");
+    envelope *e =
+        envelope_new("approval:decision:t-nosigner", "approval.decision", "approval", NULL, p);
+    deliver_decision(e);
+    envelope_free(e);
+    assert_int_equal(scalar("SELECT count(*) FROM risk.transactions"), 0);
+    assert_int_equal(scalar("SELECT count(*) FROM risk.outgoing_messages WHERE topic = 'alerts' "
+                            "AND priority = 'critical' AND envelope::jsonb #>> "
+                            "'{payload,dedup_key}' = 'risk:emergency:%lld:no_signer'",
+                            id2),
                      1);
 }
 
@@ -909,6 +1185,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metrics_match_hand_computation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_oracle_and_source_deviation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emergency_fires_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emergency_approved_turns_mode_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emergency_rejected_or_already_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_events_feed_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daily_snapshot_backfill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api, setup, teardown),

@@ -61,7 +61,7 @@ contract PaimonVault is ERC4626, AccessControl, Pausable {
     uint8 public constant TIER_L2 = 2;
     uint8 public constant TIER_L3 = 3;
     uint16 public constant MAX_FEE_BPS = 1000;
-    uint256 public constant MAX_ASSETS = 16;
+    uint256 public constant MAX_ASSETS = 64;
 
     enum RedemptionStatus {
         None,
