@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -496,6 +497,18 @@ static void proxy_reply(struct evhttp_request *resp, proxy *p)
     char *body = util_malloc(n + 1);
     evbuffer_remove(in, body, n);
     body[n] = '\0';
+    /* reports in CSV: the one non-JSON answer a service gives; passed through with its
+     * file name, never cached */
+    struct evkeyvalq *rh = evhttp_request_get_input_headers(resp);
+    const char *ct = evhttp_find_header(rh, "Content-Type");
+    if (code == 200 && ct && strncasecmp(ct, "text/csv", 8) == 0 && strlen(body) == n) {
+        const char *cd = evhttp_find_header(rh, "Content-Disposition");
+        if (cd && strlen(cd) < 200 && !strpbrk(cd, "\r\n"))
+            gw_header(c, "Content-Disposition", cd);
+        gw_reply_raw(c, 200, "text/csv; charset=utf-8", body, n);
+        free(body);
+        return;
+    }
     cJSON *j = cJSON_ParseWithLength(body, n);
     free(body);
     const cJSON *succ = cJSON_GetObjectItemCaseSensitive(j, "success");
@@ -635,6 +648,8 @@ void h_proxy(gw_ctx *c)
     evhttp_add_header(h, "Host", host);
     evhttp_add_header(h, "X-Request-Id", http_request_id(req));
     evhttp_add_header(h, "X-Paimon-User", gw_user_id(c));
+    /* rebalance records who asked for a manual trigger under this name */
+    evhttp_add_header(h, "X-User-Id", gw_user_id(c));
     evhttp_add_header(h, "X-Paimon-Role", rbac_role_name(gw_role(c)));
     if (gw_wallet(c)[0])
         evhttp_add_header(h, "X-Paimon-Wallet", gw_wallet(c));

@@ -1,7 +1,15 @@
 /* routes: the gateway's one route table — path, least role, flags, handler, and for
  * proxied routes the owning service and its internal path. RBAC, the audit of
  * mutating routes, the OpenAPI check at start-up and the authorisation-matrix test
- * all read this table. */
+ * all read this table.
+ *
+ * Every upstream path below is one the owning service really serves (services/<svc>/
+ * api.c); tests/integration/test_api_routes.c calls each route against the real daemons.
+ * The fund overview is risk's regrouping of its latest cycle (risk already reads NAV,
+ * tiers and holdings at one block every cycle and publishes them to paimon:risk:current):
+ * proxying it keeps the cache key private to risk, lets the gateway's per-loop cache
+ * (GW_CACHE) absorb polling, and gives the same 503 envelope as every other route when
+ * risk is down. */
 #include "gw.h"
 #include "handlers.h"
 
@@ -69,16 +77,45 @@ const gw_route gw_routes[] = {
     {"GET", "/api/v1/chain/events", V, 0, h_proxy, "listener", "/v1/events"},
     {"GET", "/api/v1/chain/gaps", V, 0, h_proxy, "listener", "/v1/gaps"},
 
-    /* services still being built: proxied to their planned internal paths; 503 while the
-     * service is not deployed */
+    /* fund: risk owns the NAV series and the holdings; flows are the vault's decoded
+     * Deposit / redemption events as the listener stored them */
     {"GET", "/api/v1/fund/overview", V, GW_CACHE, h_proxy, "risk", "/v1/fund/overview"},
+    {"GET", "/api/v1/fund/nav", V, 0, h_proxy, "risk", "/v1/risk/nav"},
+    {"GET", "/api/v1/fund/holdings", V, 0, h_proxy, "risk", "/v1/fund/holdings"},
+    {"GET", "/api/v1/fund/flows", V, 0, h_proxy, "listener", "/v1/events"},
+
+    /* approval */
     {"GET", "/api/v1/redemptions", V, 0, h_proxy, "approval", "/v1/redemptions"},
+    {"GET", "/api/v1/redemptions/forecast", V, 0, h_proxy, "approval", "/v1/redemptions/forecast"},
     {"GET", "/api/v1/redemptions/:id", V, 0, h_proxy, "approval", "/v1/redemptions/:id"},
     {"GET", "/api/v1/approvals", V, 0, h_proxy, "approval", "/v1/tickets"},
+    {"GET", "/api/v1/approvals/policies", V, 0, h_proxy, "approval", "/v1/policies"},
+    {"PUT", "/api/v1/approvals/policies", A, 0, h_proxy, "approval", "/v1/policies"},
+    {"GET", "/api/v1/approvals/:id", V, 0, h_proxy, "approval", "/v1/tickets/:id"},
     {"POST", "/api/v1/approvals/:id/approve", O, 0, h_proxy, "approval", "/v1/tickets/:id/approve"},
     {"POST", "/api/v1/approvals/:id/reject", O, 0, h_proxy, "approval", "/v1/tickets/:id/reject"},
+
+    /* rebalance */
     {"GET", "/api/v1/rebalance/status", V, 0, h_proxy, "rebalance", "/v1/status"},
+    {"POST", "/api/v1/rebalance/preview", O, 0, h_proxy, "rebalance", "/v1/preview"},
     {"POST", "/api/v1/rebalance/trigger", A, 0, h_proxy, "rebalance", "/v1/trigger"},
-    {"GET", "/api/v1/risk/metrics", V, GW_CACHE, h_proxy, "risk", "/v1/metrics"},
+    {"GET", "/api/v1/rebalance/history", V, 0, h_proxy, "rebalance", "/v1/history"},
+    {"GET", "/api/v1/rebalance/plans/:id", V, 0, h_proxy, "rebalance", "/v1/plans/:id"},
+    {"GET", "/api/v1/assets", V, 0, h_proxy, "rebalance", "/v1/assets"},
+    {"PUT", "/api/v1/assets/:token", A, 0, h_proxy, "rebalance", "/v1/assets/:token"},
+
+    /* risk */
+    {"GET", "/api/v1/risk/metrics", V, GW_CACHE, h_proxy, "risk", "/v1/risk/current"},
+    {"GET", "/api/v1/risk/metrics/:metric/history", V, 0, h_proxy, "risk",
+     "/v1/risk/metrics/:metric/history"},
+    {"GET", "/api/v1/risk/events", V, 0, h_proxy, "risk", "/v1/risk/events"},
+    {"POST", "/api/v1/risk/events/:id/ack", O, 0, h_proxy, "risk", "/v1/risk/events/:id/ack"},
+    {"GET", "/api/v1/risk/thresholds", V, 0, h_proxy, "risk", "/v1/risk/thresholds"},
+    {"PUT", "/api/v1/risk/thresholds/:metric", A, 0, h_proxy, "risk",
+     "/v1/risk/thresholds/:metric"},
+
+    /* reports (risk's daily snapshots); ?format=csv answers text/csv */
+    {"GET", "/api/v1/reports/daily/:date", V, 0, h_proxy, "risk", "/v1/risk/reports/daily/:date"},
+    {"GET", "/api/v1/reports/range", V, 0, h_proxy, "risk", "/v1/risk/reports/range"},
 };
 const size_t gw_nroutes = sizeof gw_routes / sizeof gw_routes[0];
