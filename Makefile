@@ -23,7 +23,7 @@ TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_SRC:= $(wildcard tests/bench/*_bench.c)
 BENCHES  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test run stop bench asan lint clean format tests-bin
+.PHONY: all deps test run stop bench asan valgrind lint clean format tests-bin
 # Objects are real products, not intermediates to delete after linking.
 .SECONDARY:
 all: $(BINS) $(TESTS) $(BENCHES)
@@ -81,6 +81,11 @@ asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tests/bench/run.sh
+
+# Every daemon's start/stop under valgrind on a private local stack (slow; not in make test).
+valgrind: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/valgrind.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -50,7 +50,7 @@ struct svc {
     atomic_int stop;
     struct {
         int checked; /* which optional tables exist, looked up on the first pass */
-        int has_outgoing, has_transactions;
+        int has_processed, has_outgoing, has_transactions;
     } ret;
 };
 
@@ -101,13 +101,15 @@ static int retention_check_tables(svc *s, db_conn *c, char *err, size_t errlen)
     char q[256];
     snprintf(q, sizeof q,
              "SELECT to_regclass('%s.outgoing_messages') IS NOT NULL, "
-             "to_regclass('%s.transactions') IS NOT NULL",
-             s->name, s->name);
+             "to_regclass('%s.transactions') IS NOT NULL, "
+             "to_regclass('%s.processed_messages') IS NOT NULL",
+             s->name, s->name, s->name);
     PGresult *r = db_query(c, q, 0, NULL, err, errlen);
     if (!r)
         return -1;
     s->ret.has_outgoing = PQgetvalue(r, 0, 0)[0] == 't';
     s->ret.has_transactions = PQgetvalue(r, 0, 1)[0] == 't';
+    s->ret.has_processed = PQgetvalue(r, 0, 2)[0] == 't'; /* not the listener: it only publishes */
     s->ret.checked = 1;
     PQclear(r);
     return 0;
@@ -141,7 +143,8 @@ int svc_retention_run(svc *s, svc_retention_counts *out, char *err, size_t errle
     PQclear(r);
     if (!s->ret.checked && retention_check_tables(s, c, err, errlen) != 0)
         goto done;
-    if (retention_table(c, s->name, "processed_messages", "processed_at < $1::timestamptz", pcut,
+    if (s->ret.has_processed &&
+        retention_table(c, s->name, "processed_messages", "processed_at < $1::timestamptz", pcut,
                         deadline, &n.processed, err, errlen) != 0)
         goto done;
     if (s->ret.has_outgoing &&

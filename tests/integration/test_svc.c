@@ -287,6 +287,25 @@ static void test_retention_without_outbox_tables(void **state)
     redisFree(rc);
 }
 
+/* The listener only publishes: its schema has no processed_messages at all, and a
+ * retention pass must not fail on that. */
+static void test_retention_without_processed_messages(void **state)
+{
+    (void)state;
+    const char *db = th_pg_fresh_db("svc_retention3");
+    PGconn *pg = th_pg_connect(db);
+    th_pg_exec(pg, "CREATE SCHEMA pubonly");
+    redisContext *rc = th_redis_fresh();
+    svc *s = svc_here("pubonly", db);
+    char err[CFG_ERRLEN] = "";
+    svc_retention_counts n;
+    assert_int_equal(svc_retention_run(s, &n, err, sizeof err), 0);
+    assert_int_equal(n.processed + n.outgoing + n.transactions, 0);
+    svc_free(s);
+    PQfinish(pg);
+    redisFree(rc);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -296,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_retention_below_a_day_is_rejected),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_retention_without_outbox_tables),
+        cmocka_unit_test(test_retention_without_processed_messages),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
