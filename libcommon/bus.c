@@ -115,6 +115,36 @@ int bus_publish_many(redisContext *rc, const char *topic, const bus_priority *pr
     return rc_;
 }
 
+int bus_publish_json_many(redisContext *rc, const char *topic, const bus_priority *prio,
+                          const char *const *json, size_t n, size_t *published, char *err,
+                          size_t errlen)
+{
+    *published = 0;
+    char keys[BUS_NPRIO][160];
+    for (int p = 0; p < BUS_NPRIO; p++)
+        if (bus_stream_key(keys[p], sizeof keys[p], topic, (bus_priority)p) != 0)
+            return util_err(err, errlen, "invalid topic");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned)prio[i] >= BUS_NPRIO || !json[i])
+            return util_err(err, errlen, "invalid message at %zu", i);
+    for (size_t i = 0; i < n; i++)
+        redisAppendCommand(rc, "XADD %s * env %b", keys[prio[i]], json[i], strlen(json[i]));
+    int rc_ = 0;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(rc, (void **)&r) != REDIS_OK)
+            return util_err(err, errlen, "redis XADD: %s", rc->errstr);
+        if (r->type == REDIS_REPLY_ERROR) {
+            if (rc_ == 0)
+                rc_ = util_err(err, errlen, "redis XADD: %s", r->str);
+        } else if (rc_ == 0) {
+            (*published)++;
+        }
+        freeReplyObject(r);
+    }
+    return rc_;
+}
+
 /* ---- consumer ---------------------------------------------------------------------- */
 
 struct bus_consumer {

@@ -71,6 +71,14 @@ int bus_publish(redisContext *rc, const char *topic, bus_priority prio, const en
 int bus_publish_many(redisContext *rc, const char *topic, const bus_priority *prio,
                      envelope *const *es, size_t n, size_t *published, char *err, size_t errlen);
 
+/* Same for envelopes the producer already serialised (compact JSON text, one per
+ * message, borrowed): a producer that writes its envelopes directly skips building
+ * and printing a cJSON tree per message. The text is sent as is; the producer
+ * answers for it matching the envelope schema. */
+int bus_publish_json_many(redisContext *rc, const char *topic, const bus_priority *prio,
+                          const char *const *json, size_t n, size_t *published, char *err,
+                          size_t errlen);
+
 typedef struct bus_consumer_cfg {
     const char *redis_url;
     const char *topic;

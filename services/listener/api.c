@@ -174,7 +174,9 @@ static void get_events(http_request *req, void *ud)
         c, "api_events",
         "SELECT id, block_number, block_hash, to_char(block_time AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), tx_hash, tx_index, log_index, address, event, "
-        "signature, args::text, priority, removed, published, seq FROM listener.chain_events "
+        "signature, args::text, priority, removed, published OR (NOT removed AND block_number <= "
+        "(SELECT published_block FROM listener.checkpoints k WHERE k.chain_id = $1)), seq "
+        "FROM listener.chain_events "
         "WHERE chain_id = $1 AND block_number BETWEEN $2 AND $3 "
         "AND ($4::text IS NULL OR event = $4) AND ($5::text IS NULL OR tx_hash = $5) "
         "AND ($6::boolean IS NULL OR removed = $6) "

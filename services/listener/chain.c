@@ -17,6 +17,7 @@
 #include "lock.h"
 #include "log.h"
 #include "metrics.h"
+#include "msg.h"
 #include "range.h"
 #include "rconn.h"
 #include "reorg.h"
@@ -52,6 +53,29 @@ struct chain {
 
     pthread_t thread;
     int started;
+
+    /* publisher thread (pub_mu guards the pub_ fields below it) */
+    pthread_t pub_thread;
+    int pub_started;
+    pthread_mutex_t pub_mu;
+    pthread_cond_t pub_cv;
+    int pub_busy, pub_stop, pub_result, pub_rc, pub_fenced;
+    store_row *pub_rows;
+    size_t pub_n;
+    int64_t pub_upto, pub_fence;
+    redisContext *pub_redis; /* publisher thread only */
+
+    /* prefetcher thread: the next backfill range's eth_getLogs runs while this one is
+     * decoded and committed (pf_mu guards the pf_ fields; pf_rpc is its own client) */
+    pthread_t pf_thread;
+    int pf_started;
+    pthread_mutex_t pf_mu;
+    pthread_cond_t pf_cv;
+    int pf_want, pf_busy, pf_done, pf_stop;
+    int64_t pf_from, pf_to;
+    cJSON *pf_logs;
+    rpc_error pf_err;
+    rpc_client *pf_rpc;
     atomic_int stop;
     pthread_mutex_t mu; /* guards st */
     chain_status st;
@@ -113,142 +137,266 @@ rpc_client *chain_rpc(chain *c)
 
 /* ------------------------------------------------------------------ redis / publish */
 
+static redisContext *redis_on(chain *c, redisContext **slot);
+
 static redisContext *redis(chain *c)
 {
-    if (c->redis && !c->redis->err)
-        return c->redis;
-    if (c->redis)
-        redisFree(c->redis);
+    return redis_on(c, &c->redis);
+}
+
+static redisContext *redis_on(chain *c, redisContext **slot)
+{
+    if (*slot) {
+        if (!(*slot)->err)
+            return *slot;
+        redisFree(*slot);
+    }
     char err[UTIL_ERRLEN];
-    c->redis = rconn_connect(c->redis_url, 2000, err, sizeof err);
-    if (!c->redis)
+    *slot = rconn_connect(c->redis_url, 2000, err, sizeof err);
+    if (!*slot)
         log_warn("redis unavailable", "chain", c->label, "error", err);
-    return c->redis;
+    return *slot;
 }
 
-static envelope *row_envelope(chain *c, const store_row *w, int compensation)
+/* Publishes rows (all originals or all compensations) on the connection in *slot and
+ * records what went out: compensations by row, originals as the watermark `upto`
+ * (every live event up to that block is then on the stream; < 0: do not move it),
+ * fenced with `fence`. 0 when everything did; *fenced set when the lease was lost.
+ * Touches no worker state, so the publisher thread runs it too. */
+static int publish_core(chain *c, redisContext **slot, const store_row *rows, size_t n,
+                        int compensations, int64_t upto, int64_t fence, int *fenced)
 {
-    char type[EVTYPE_MAX], id[EVID_MAX], ts[32];
-    if (evid_type(type, sizeof type, w->event, compensation) != 0)
-        return NULL;
-    if (compensation) {
-        if (evid_removed(id, sizeof id, w->id, w->block_hash) != 0)
-            return NULL;
-    } else {
-        util_strlcpy(id, w->id, sizeof id);
-    }
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddNumberToObject(p, "chain_id", (double)c->cfg.chain_id);
-    cJSON_AddStringToObject(p, "address", w->address);
-    cJSON_AddStringToObject(p, "event", w->event);
-    cJSON_AddStringToObject(p, "signature", w->signature);
-    cJSON *args = cJSON_Parse(w->args);
-    cJSON_AddItemToObject(p, "args", args ? args : cJSON_CreateObject());
-    cJSON_AddNumberToObject(p, "block_number", (double)w->block_number);
-    cJSON_AddStringToObject(p, "block_hash", w->block_hash);
-    envelope_format_ts(w->block_time * 1000, ts);
-    cJSON_AddStringToObject(p, "block_time", ts);
-    cJSON_AddStringToObject(p, "tx_hash", w->tx_hash);
-    cJSON_AddNumberToObject(p, "tx_index", (double)w->tx_index);
-    cJSON_AddNumberToObject(p, "log_index", (double)w->log_index);
-    cJSON_AddBoolToObject(p, "removed", compensation);
-    if (compensation)
-        cJSON_AddStringToObject(p, "original_id", w->id);
-    envelope *e = envelope_new(id, type, "listener", NULL, p);
-    if (e)
-        envelope_set_priority(e, bus_priority_name(w->prio), NULL, 0);
-    return e;
-}
-
-/* Publishes rows (all originals or all compensations) and marks what went out. 0 when
- * everything did. */
-static int publish_rows(chain *c, const store_row *rows, size_t n, int compensations)
-{
-    if (n == 0)
-        return 0;
     char err[UTIL_ERRLEN];
-    redisContext *rc = redis(c);
-    if (!rc) {
-        c->pending_pub = 1;
-        return -1;
-    }
-    envelope **es = util_calloc(n, sizeof *es);
-    bus_priority *pr = util_calloc(n, sizeof *pr);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!(es[k] = row_envelope(c, &rows[i], compensations))) {
-            log_error("cannot build an envelope", "chain", c->label, "id", rows[i].id);
-            continue;
-        }
-        pr[k++] = rows[i].prio;
-    }
     size_t sent = 0;
-    int rc_pub = bus_publish_many(rc, TOPIC_EVENTS, pr, es, k, &sent, err, sizeof err);
-    int64_t now = util_now_ms();
-    for (size_t i = 0; i < k; i++)
-        envelope_free(es[i]);
-    free(es);
-    free(pr);
-    if (rc_pub != 0) {
-        metrics_counter_inc(c->m_pub_err);
-        log_warn("publish failed; will re-publish", "chain", c->label, "error", err);
+    int rc_pub = 0;
+    *fenced = 0;
+    if (n) {
+        redisContext *rc = redis_on(c, slot);
+        if (!rc)
+            return -1;
+        char **js = util_calloc(n, sizeof *js);
+        bus_priority *pr = util_calloc(n, sizeof *pr);
+        char ts[32], trace[33];
+        envelope_format_ts(util_now_ms(), ts);
+        msg_trace tr;
+        msg_trace_init(&tr);
+        size_t k = 0, first_bad = n;
+        for (size_t i = 0; i < n; i++) {
+            msg_trace_next(&tr, trace);
+            if (!(js[k] = msg_event_json(c->cfg.chain_id, &rows[i], compensations, ts, trace))) {
+                log_error("cannot build an envelope", "chain", c->label, "id", rows[i].id);
+                if (first_bad == n)
+                    first_bad = i;
+                continue;
+            }
+            pr[k++] = rows[i].prio;
+        }
+        rc_pub = bus_publish_json_many(rc, TOPIC_EVENTS, pr, (const char *const *)js, k, &sent, err,
+                                       sizeof err);
+        for (size_t i = 0; i < k; i++)
+            free(js[i]);
+        free(js);
+        free(pr);
+        if (k < n) {
+            rc_pub = -1; /* an envelope could not be built: never move the watermark */
+            if (sent > first_bad)
+                sent = first_bad; /* rows after the gap do not line up with sent */
+        }
+        if (rc_pub != 0) {
+            metrics_counter_inc(c->m_pub_err);
+            log_warn("publish failed; will re-publish", "chain", c->label, "error", err);
+        }
+        if (!compensations) {
+            int64_t now = util_now_ms();
+            for (size_t i = 0; i < sent && i < n; i++)
+                metrics_histogram_observe(c->h_delay,
+                                          (double)(now - rows[i].block_time * 1000) / 1000.0);
+        }
     }
-    if (!compensations)
-        for (size_t i = 0; i < sent && i < n; i++)
-            metrics_histogram_observe(c->h_delay,
-                                      (double)(now - rows[i].block_time * 1000) / 1000.0);
-    /* Mark what went out; the rest stays pending and is sent again (same ids). */
+    /* Compensations are marked one by one (what went out); the watermark moves only
+     * when everything did: the rest stays pending and is sent again (same ids). */
     size_t mark = sent < n ? sent : n;
+    if ((compensations && mark == 0) || (!compensations && (rc_pub != 0 || upto < 0)))
+        return rc_pub;
     db_conn *dc = db_acquire(c->cfg.db, 5000, err, sizeof err);
-    if (!dc || store_mark_published(dc, rows, mark, compensations, err, sizeof err) != 0) {
-        log_warn("cannot mark published (will re-publish)", "chain", c->label, "error", err);
-        if (dc)
-            db_release(c->cfg.db, dc);
-        c->pending_pub = 1;
+    int rc = -1;
+    if (dc)
+        rc = compensations
+                 ? store_mark_compensated(dc, c->cfg.chain_id, rows, mark, err, sizeof err)
+                 : store_published_upto(dc, c->cfg.chain_id, fence, upto, err, sizeof err);
+    if (dc)
+        db_release(c->cfg.db, dc);
+    if (rc == 1) {
+        log_warn("lease lost: not moving the publish watermark", "chain", c->label);
+        *fenced = 1;
         return -1;
     }
-    db_release(c->cfg.db, dc);
-    if (mark < n || rc_pub != 0) {
-        c->pending_pub = 1;
+    if (rc != 0) {
+        log_warn("cannot record what was published (will re-publish)", "chain", c->label, "error",
+                 err);
         return -1;
     }
-    return 0;
+    return rc_pub;
 }
 
-/* Sends whatever is committed but unsent, oldest first. 0 when nothing is left. */
+/* A publish outcome seen by the worker: a failure leaves rows for republish(). */
+static void publish_outcome(chain *c, int rc, int fenced)
+{
+    if (fenced)
+        c->leader = 0;
+    else if (rc != 0)
+        c->pending_pub = 1;
+}
+
+/* Synchronous publish on the worker's own connection. */
+static int publish_rows(chain *c, const store_row *rows, size_t n, int compensations, int64_t upto)
+{
+    int fenced = 0;
+    int rc = publish_core(c, &c->redis, rows, n, compensations, upto, c->lease.fence, &fenced);
+    publish_outcome(c, rc, fenced);
+    return rc;
+}
+
+/* ---- the publisher thread: a committed batch goes out while the worker reads,
+ * decodes and commits the next one (at most one batch in flight; its outcome is
+ * collected by pub_drain before anything that depends on it). */
+
+static void *publisher(void *arg)
+{
+    chain *c = arg;
+    pthread_mutex_lock(&c->pub_mu);
+    for (;;) {
+        while (!c->pub_busy && !c->pub_stop)
+            pthread_cond_wait(&c->pub_cv, &c->pub_mu);
+        if (!c->pub_busy)
+            break;
+        store_row *rows = c->pub_rows;
+        size_t n = c->pub_n;
+        int64_t upto = c->pub_upto, fence = c->pub_fence;
+        pthread_mutex_unlock(&c->pub_mu);
+        int fenced = 0;
+        int rc = publish_core(c, &c->pub_redis, rows, n, 0, upto, fence, &fenced);
+        store_rows_free(rows, n);
+        pthread_mutex_lock(&c->pub_mu);
+        c->pub_rows = NULL;
+        c->pub_n = 0;
+        c->pub_rc = rc;
+        c->pub_fenced = fenced;
+        c->pub_result = 1;
+        c->pub_busy = 0;
+        pthread_cond_broadcast(&c->pub_cv);
+    }
+    pthread_mutex_unlock(&c->pub_mu);
+    return NULL;
+}
+
+/* Waits for the batch in flight (if any) and applies its outcome. */
+static void pub_drain(chain *c)
+{
+    if (!c->pub_started)
+        return;
+    pthread_mutex_lock(&c->pub_mu);
+    while (c->pub_busy)
+        pthread_cond_wait(&c->pub_cv, &c->pub_mu);
+    int have = c->pub_result, rc = c->pub_rc, fenced = c->pub_fenced;
+    c->pub_result = 0;
+    pthread_mutex_unlock(&c->pub_mu);
+    if (have)
+        publish_outcome(c, rc, fenced);
+}
+
+/* Hands a committed batch's rows (taken) to the publisher; the caller drained first
+ * and found nothing pending. Without the thread, publishes here. */
+static void pub_submit(chain *c, store_row *rows, size_t n, int64_t upto)
+{
+    if (!c->pub_started) {
+        publish_rows(c, rows, n, 0, upto);
+        store_rows_free(rows, n);
+        return;
+    }
+    pthread_mutex_lock(&c->pub_mu);
+    c->pub_rows = rows;
+    c->pub_n = n;
+    c->pub_upto = upto;
+    c->pub_fence = c->lease.fence;
+    c->pub_busy = 1;
+    pthread_cond_broadcast(&c->pub_cv);
+    pthread_mutex_unlock(&c->pub_mu);
+}
+
+/* Sends whatever is committed but unsent, oldest first: compensations, then the
+ * live events above the watermark; then raises the watermark to the checkpoint.
+ * 0 when nothing is left. */
 static int republish(chain *c)
 {
     char err[UTIL_ERRLEN];
+    pub_drain(c);
     for (;;) {
         db_conn *dc = db_acquire(c->cfg.db, 5000, err, sizeof err);
         if (!dc)
             return -1;
         store_row *rows = NULL;
         size_t n = 0;
-        int rc = store_pending(dc, c->cfg.chain_id, REPUBLISH_LIMIT, &rows, &n, err, sizeof err);
+        int rc = store_pending_compensations(dc, c->cfg.chain_id, REPUBLISH_LIMIT, &rows, &n, err,
+                                             sizeof err);
+        db_release(c->cfg.db, dc);
+        if (rc != 0) {
+            log_warn("cannot read unsent compensations", "chain", c->label, "error", err);
+            return -1;
+        }
+        rc = publish_rows(c, rows, n, 1, -1);
+        store_rows_free(rows, n);
+        if (rc != 0)
+            return -1;
+        if (n)
+            log_info("re-published compensations", "chain", c->label, "#count", LOG_I64(n));
+        if (n < REPUBLISH_LIMIT)
+            break;
+    }
+    /* Read the watermark and the checkpoint afresh: a previous holder may have moved
+     * them, and the checkpoint bounds what this scan can find. */
+    db_conn *dc = db_acquire(c->cfg.db, 5000, err, sizeof err);
+    if (!dc)
+        return -1;
+    store_checkpoint cp;
+    int rc = store_checkpoint_load(dc, c->cfg.chain_id, c->cfg.start_block, &cp, err, sizeof err);
+    db_release(c->cfg.db, dc);
+    if (rc != 0) {
+        log_warn("cannot read the checkpoint", "chain", c->label, "error", err);
+        return -1;
+    }
+    int64_t ab = cp.published_block, al = INT32_MAX;
+    size_t total = 0;
+    for (;;) {
+        store_row *rows = NULL;
+        size_t n = 0;
+        if (!(dc = db_acquire(c->cfg.db, 5000, err, sizeof err)))
+            return -1;
+        rc = store_pending_events(dc, c->cfg.chain_id, ab, al, REPUBLISH_LIMIT, &rows, &n, err,
+                                  sizeof err);
         db_release(c->cfg.db, dc);
         if (rc != 0) {
             log_warn("cannot read unpublished rows", "chain", c->label, "error", err);
             return -1;
         }
-        if (n == 0) {
-            c->pending_pub = 0;
-            return 0;
+        int last = n < REPUBLISH_LIMIT;
+        rc = publish_rows(c, rows, n, 0, last ? cp.last_block : -1);
+        if (n) {
+            ab = rows[n - 1].block_number;
+            al = rows[n - 1].log_index;
         }
-        size_t ncomp = 0;
-        while (ncomp < n && rows[ncomp].removed)
-            ncomp++;
-        int ok = publish_rows(c, rows, ncomp, 1) == 0 &&
-                 publish_rows(c, rows + ncomp, n - ncomp, 0) == 0;
         store_rows_free(rows, n);
-        if (!ok)
+        total += n;
+        if (rc != 0)
             return -1;
-        log_info("re-published pending rows", "chain", c->label, "#count", LOG_I64(n));
-        if (n < REPUBLISH_LIMIT) {
-            c->pending_pub = 0;
-            return 0;
-        }
+        if (last)
+            break;
     }
+    if (total)
+        log_info("re-published pending rows", "chain", c->label, "#count", LOG_I64(total),
+                 "#from_block", LOG_I64(cp.published_block + 1));
+    c->pending_pub = 0;
+    return 0;
 }
 
 static void raise_alert(chain *c, const char *title, const char *message, const char *dedup)
@@ -376,6 +524,12 @@ static int orphan_fn(db_conn *dc, void *ud, char *err, size_t errlen)
 static int handle_reorg(chain *c)
 {
     char err[UTIL_ERRLEN];
+    /* The orphan scan reads the watermark: collect the batch in flight, and send what
+     * it left unsent first, so every event on the stream is at or below the
+     * watermark and gets its compensation. */
+    pub_drain(c);
+    if (c->pending_pub && republish(c) != 0)
+        return -1;
     db_conn *dc = db_acquire(c->cfg.db, 5000, err, sizeof err);
     if (!dc)
         return -1;
@@ -440,7 +594,7 @@ static int handle_reorg(chain *c)
     util_strlcpy(c->cp.last_hash, o.ancestor_hash, sizeof c->cp.last_hash);
     c->cp.last_time = o.ancestor_time;
     c->reinc = 1;
-    if (publish_rows(c, o.rows, o.n, 1) != 0)
+    if (publish_rows(c, o.rows, o.n, 1, -1) != 0)
         c->pending_pub = 1;
     store_rows_free(o.rows, o.n);
     return 1;
@@ -463,8 +617,13 @@ static int batch_fn(db_conn *dc, void *ud, char *err, size_t errlen)
 {
     batch_tx *b = ud;
     chain *c = b->c;
-    if (store_insert_events(dc, c->cfg.chain_id, b->rows, b->n, c->reinc, err, errlen) != 0)
+    int copied = 0;
+    if (store_insert_events(dc, c->cfg.chain_id, b->rows, b->n, c->reinc, &copied, err, errlen) !=
+        0)
         return -1;
+    if (b->n && !c->reinc && !copied)
+        log_warn("rows already present under COPY: took the ON CONFLICT path", "chain", c->label,
+                 "#from", LOG_I64(b->from), "#to", LOG_I64(b->to));
     int64_t keep = b->to - (int64_t)c->cfg.window + 1;
     if (store_record_blocks(dc, c->cfg.chain_id, b->win, b->nwin, keep, b->from, b->to, err,
                             errlen) != 0)
@@ -600,16 +759,121 @@ static cJSON *logs_filter(chain *c, int64_t from, int64_t to)
     return f;
 }
 
+/* ---- prefetch */
+
+static void *prefetcher(void *arg)
+{
+    chain *c = arg;
+    pthread_mutex_lock(&c->pf_mu);
+    for (;;) {
+        while (!c->pf_want && !c->pf_stop)
+            pthread_cond_wait(&c->pf_cv, &c->pf_mu);
+        if (!c->pf_want)
+            break;
+        c->pf_want = 0;
+        c->pf_busy = 1;
+        int64_t from = c->pf_from, to = c->pf_to;
+        pthread_mutex_unlock(&c->pf_mu);
+        cJSON *filter = logs_filter(c, from, to);
+        rpc_error e;
+        rpc_error_init(&e);
+        cJSON *logs = rpc_get_logs(c->pf_rpc, filter, &e);
+        cJSON_Delete(filter);
+        pthread_mutex_lock(&c->pf_mu);
+        c->pf_logs = logs;
+        c->pf_err = e;
+        c->pf_busy = 0;
+        c->pf_done = 1;
+        pthread_cond_broadcast(&c->pf_cv);
+    }
+    pthread_mutex_unlock(&c->pf_mu);
+    return NULL;
+}
+
+/* The range of the prefetch asked for or done, if any (worker). */
+static int pf_range(chain *c, int64_t *from, int64_t *to)
+{
+    if (!c->pf_started)
+        return 0;
+    pthread_mutex_lock(&c->pf_mu);
+    int have = c->pf_want || c->pf_busy || c->pf_done;
+    *from = c->pf_from;
+    *to = c->pf_to;
+    pthread_mutex_unlock(&c->pf_mu);
+    return have;
+}
+
+/* Takes the prefetched answer for exactly [from, to] (waiting for it): 1 with *logs
+ * (NULL on failure, *e filled; caller owns both). Any other prefetch is dropped: 0. */
+static int pf_take(chain *c, int64_t from, int64_t to, cJSON **logs, rpc_error *e)
+{
+    if (!c->pf_started)
+        return 0;
+    pthread_mutex_lock(&c->pf_mu);
+    int match = (c->pf_want || c->pf_busy || c->pf_done) && c->pf_from == from && c->pf_to == to;
+    c->pf_want = 0; /* not started yet: never will be */
+    while (c->pf_busy)
+        pthread_cond_wait(&c->pf_cv, &c->pf_mu);
+    int got = c->pf_done && match;
+    if (got) {
+        *logs = c->pf_logs;
+        *e = c->pf_err;
+    } else if (c->pf_done) {
+        cJSON_Delete(c->pf_logs);
+        rpc_error_clear(&c->pf_err);
+    }
+    c->pf_logs = NULL;
+    rpc_error_init(&c->pf_err);
+    c->pf_done = 0;
+    pthread_mutex_unlock(&c->pf_mu);
+    return got;
+}
+
+/* Asks for [from, to] in the background (the worker took or dropped the last one). */
+static void pf_start(chain *c, int64_t from, int64_t to)
+{
+    if (!c->pf_started)
+        return;
+    pthread_mutex_lock(&c->pf_mu);
+    if (!c->pf_want && !c->pf_busy && !c->pf_done) {
+        c->pf_from = from;
+        c->pf_to = to;
+        c->pf_want = 1;
+        pthread_cond_broadcast(&c->pf_cv);
+    }
+    pthread_mutex_unlock(&c->pf_mu);
+}
+
+static void pf_stop(chain *c)
+{
+    if (!c->pf_started)
+        return;
+    pthread_mutex_lock(&c->pf_mu);
+    c->pf_stop = 1;
+    c->pf_want = 0;
+    pthread_cond_broadcast(&c->pf_cv);
+    pthread_mutex_unlock(&c->pf_mu);
+    pthread_join(c->pf_thread, NULL);
+    c->pf_started = 0;
+    cJSON_Delete(c->pf_logs);
+    c->pf_logs = NULL;
+    rpc_error_clear(&c->pf_err);
+    c->pf_done = 0;
+}
+
 /* One batch [from, to]. 1 progressed or must re-run, -1 error. */
-static int run_batch(chain *c, int64_t from, int64_t to)
+static int run_batch(chain *c, int64_t from, int64_t to, int64_t safe)
 {
     char err[UTIL_ERRLEN];
     int64_t t0 = util_mono_ms(), t_logs = 0, t_hdr = 0, t_dec = 0, t_tx = 0;
-    cJSON *filter = logs_filter(c, from, to);
     rpc_error e;
     rpc_error_init(&e);
-    cJSON *logs = rpc_get_logs(c->rpc, filter, &e);
-    cJSON_Delete(filter);
+    cJSON *logs = NULL;
+    if (!pf_take(c, from, to, &logs, &e)) {
+        cJSON *filter = logs_filter(c, from, to);
+        logs = rpc_get_logs(c->rpc, filter, &e);
+        cJSON_Delete(filter);
+    }
     uint64_t span = (uint64_t)(to - from + 1);
     if (!logs) {
         int shrink = range_error_shrinks(e.status == RPC_ERR_RPC, e.code, e.message);
@@ -625,6 +889,17 @@ static int run_batch(chain *c, int64_t from, int64_t to)
     rpc_error_clear(&e);
     size_t nlogs = (size_t)cJSON_GetArraySize(logs);
     t_logs = util_mono_ms();
+    /* Still behind the safe head: ask for the next range now, sized as the range
+     * control will size it after this batch, so the node works on it while this one
+     * is decoded and committed. Used only if the batch succeeds and the next one
+     * starts right after it (pf_take drops it otherwise). */
+    if (to < safe) {
+        range_ctl next = c->range;
+        uint64_t nto;
+        range_on_success(&next, span, nlogs);
+        if (range_next(&next, (uint64_t)to + 1, (uint64_t)safe, &nto))
+            pf_start(c, to + 1, (int64_t)nto);
+    }
 
     /* Headers: the link to our checkpoint, the new checkpoint, and the reorg window —
      * only the part a reorg can still reach (the last `window` blocks below the head):
@@ -723,11 +998,18 @@ static int run_batch(chain *c, int64_t from, int64_t to)
     c->st.events += nrows;
     c->st.batches++;
     pthread_mutex_unlock(&c->mu);
-    publish_rows(c, rows, nrows, 0);
+    /* The watermark may only move past this batch if everything before it is out. */
+    pub_drain(c);
+    int64_t t_wait = util_mono_ms();
+    if (!c->pending_pub && c->leader) {
+        pub_submit(c, rows, nrows, to);
+        rows = NULL;
+        nrows = 0;
+    }
     log_info("batch", "chain", c->label, "#from", LOG_I64(from), "#to", LOG_I64(to), "#events",
-             LOG_I64(nrows), "#logs_ms", LOG_I64(t_logs - t0), "#headers_ms",
-             LOG_I64(t_hdr - t_logs), "#decode_ms", LOG_I64(t_dec - t_hdr), "#commit_ms",
-             LOG_I64(t_tx - t_dec), "#publish_ms", LOG_I64(util_mono_ms() - t_tx));
+             LOG_I64(b.n), "#logs_ms", LOG_I64(t_logs - t0), "#headers_ms", LOG_I64(t_hdr - t_logs),
+             "#decode_ms", LOG_I64(t_dec - t_hdr), "#commit_ms", LOG_I64(t_tx - t_dec),
+             "#publish_wait_ms", LOG_I64(t_wait - t_tx));
     rc = 1;
 out:
     store_rows_free(rows, nrows);
@@ -794,9 +1076,12 @@ static int step(chain *c)
         return 0;
     int64_t safe = (int64_t)(head - c->cfg.confirmations);
     uint64_t to;
-    if (!range_next(&c->range, (uint64_t)(c->cp.last_block + 1), (uint64_t)safe, &to))
+    int64_t pf_from, pf_to;
+    if (pf_range(c, &pf_from, &pf_to) && pf_from == c->cp.last_block + 1 && pf_to <= safe)
+        to = (uint64_t)pf_to; /* the range already asked for */
+    else if (!range_next(&c->range, (uint64_t)(c->cp.last_block + 1), (uint64_t)safe, &to))
         return 0;
-    return run_batch(c, c->cp.last_block + 1, (int64_t)to);
+    return run_batch(c, c->cp.last_block + 1, (int64_t)to, safe);
 }
 
 static void wait_heads(chain *c, int64_t ms)
@@ -822,6 +1107,7 @@ static void *worker(void *arg)
             continue;
         }
         if (!c->leader) {
+            pub_drain(c); /* a batch in flight from the lost lease: collect it */
             lock_result lr =
                 lock_acquire(rc, c->lock_name, c->cfg.lease_ttl_ms, &c->lease, err, sizeof err);
             if (lr == LOCK_OK) {
@@ -848,6 +1134,8 @@ static void *worker(void *arg)
             }
         }
         int r = step(c);
+        if (r <= 0)
+            pub_drain(c); /* idle or failing: record what went out, surface errors */
         publish_status(c);
         if (r > 0) {
             backoff = ERROR_BACKOFF_MS;
@@ -865,6 +1153,7 @@ static void *worker(void *arg)
             wait = renew_in < 10 ? 10 : renew_in;
         wait_heads(c, wait);
     }
+    pub_drain(c);
     if (c->leader && c->redis && !c->redis->err)
         lock_release(c->redis, &c->lease, NULL, 0);
     c->leader = 0;
@@ -884,6 +1173,11 @@ chain *chain_new(const chain_cfg *cfg, char *err, size_t errlen)
     chain *c = util_calloc(1, sizeof *c);
     c->cfg = *cfg;
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->pub_mu, NULL);
+    pthread_cond_init(&c->pub_cv, NULL);
+    pthread_mutex_init(&c->pf_mu, NULL);
+    pthread_cond_init(&c->pf_cv, NULL);
+    rpc_error_init(&c->pf_err);
     snprintf(c->label, sizeof c->label, "%" PRIu64, cfg->chain_id);
     snprintf(c->lock_name, sizeof c->lock_name, "listener.chain.%" PRIu64, cfg->chain_id);
     c->urls = util_calloc(cfg->nurls, sizeof *c->urls);
@@ -930,7 +1224,8 @@ chain *chain_new(const chain_cfg *cfg, char *err, size_t errlen)
                      .name = name,
                      .timeout_ms = cfg->rpc_timeout_ms,
                      .connect_timeout_ms = cfg->rpc_timeout_ms < 2000 ? cfg->rpc_timeout_ms : 0};
-    if (!(c->rpc = rpc_client_new(&rc, err, errlen)))
+    if (!(c->rpc = rpc_client_new(&rc, err, errlen)) ||
+        !(c->pf_rpc = rpc_client_new(&rc, err, errlen)))
         goto fail;
     heads_config hc = {
         .ws_url = c->ws_url, .rpc = c->rpc, .name = name, .poll_interval_ms = cfg->poll_ms};
@@ -973,12 +1268,38 @@ fail:
     return NULL;
 }
 
+/* Stops the publisher after its batch in flight (the worker drained already). */
+static void pub_stop(chain *c)
+{
+    if (!c->pub_started)
+        return;
+    pthread_mutex_lock(&c->pub_mu);
+    c->pub_stop = 1;
+    pthread_cond_broadcast(&c->pub_cv);
+    pthread_mutex_unlock(&c->pub_mu);
+    pthread_join(c->pub_thread, NULL);
+    c->pub_started = 0;
+}
+
 int chain_start(chain *c, char *err, size_t errlen)
 {
     if (c->started)
         return 0;
-    if (pthread_create(&c->thread, NULL, worker, c) != 0)
+    c->pub_stop = 0;
+    c->pf_stop = 0;
+    if (pthread_create(&c->pub_thread, NULL, publisher, c) != 0)
+        return util_err(err, errlen, "cannot start the publisher thread");
+    c->pub_started = 1;
+    if (pthread_create(&c->pf_thread, NULL, prefetcher, c) != 0) {
+        pub_stop(c);
+        return util_err(err, errlen, "cannot start the prefetch thread");
+    }
+    c->pf_started = 1;
+    if (pthread_create(&c->thread, NULL, worker, c) != 0) {
+        pub_stop(c);
+        pf_stop(c);
         return util_err(err, errlen, "cannot start the chain thread");
+    }
     c->started = 1;
     return 0;
 }
@@ -990,6 +1311,8 @@ void chain_stop(chain *c)
     atomic_store(&c->stop, 1);
     pthread_join(c->thread, NULL);
     c->started = 0;
+    pub_stop(c);
+    pf_stop(c);
 }
 
 void chain_free(chain *c)
@@ -999,8 +1322,18 @@ void chain_free(chain *c)
     chain_stop(c);
     heads_free(c->heads);
     rpc_client_free(c->rpc);
+    rpc_client_free(c->pf_rpc);
+    cJSON_Delete(c->pf_logs);
+    rpc_error_clear(&c->pf_err);
+    pthread_cond_destroy(&c->pf_cv);
+    pthread_mutex_destroy(&c->pf_mu);
     if (c->redis)
         redisFree(c->redis);
+    if (c->pub_redis)
+        redisFree(c->pub_redis);
+    store_rows_free(c->pub_rows, c->pub_n);
+    pthread_cond_destroy(&c->pub_cv);
+    pthread_mutex_destroy(&c->pub_mu);
     cJSON_Delete(c->topics);
     for (size_t i = 0; i < c->cfg.nurls; i++)
         free(c->urls[i]);

@@ -50,8 +50,9 @@ static const cfg_var vars[] = {
      "recent block hashes kept to detect and undo reorgs"},
     {"PAIMON_LISTENER_PRIORITY_RULES", CFG_STR, ROUTE_DEFAULT_RULES, &rules_spec, 0, 0, NULL, 0,
      "Event[?arg OP value&...]=critical|high|normal;..."},
-    {"PAIMON_LISTENER_RANGE_INITIAL", CFG_INT, "1000", &range_initial, 1, 1000000, NULL, 0,
-     "first eth_getLogs span (blocks)"},
+    {"PAIMON_LISTENER_RANGE_INITIAL", CFG_INT, "100", &range_initial, 1, 1000000, NULL, 0,
+     "first eth_getLogs span (blocks; grows x2 per sparse answer: a dense first answer over the "
+     "size cap costs the node the whole range for nothing)"},
     {"PAIMON_LISTENER_RANGE_MIN", CFG_INT, "1", &range_min, 1, 1000000, NULL, 0, "smallest span"},
     {"PAIMON_LISTENER_RANGE_MAX", CFG_INT, "5000", &range_max, 1, 1000000, NULL, 0,
      "largest span (providers cap 2K-10K)"},

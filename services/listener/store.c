@@ -1,12 +1,14 @@
-/* store: the listener's SQL (see store.h). Batches travel as one jsonb parameter
- * (jsonb_to_recordset) so a batch of thousands of rows is one round trip and
- * cJSON does the quoting. */
+/* store: the listener's SQL (see store.h). New events go in with COPY (one round
+ * trip, no per-row conflict check); the rare batches that may revive rows travel as
+ * one jsonb parameter (jsonb_to_recordset ... ON CONFLICT), where cJSON does the
+ * quoting. */
 #include "store.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -92,8 +94,8 @@ int store_checkpoint_load(db_conn *c, uint64_t chain_id, int64_t start_block, st
     PQclear(r);
     r = q(c,
           "SELECT start_block, last_block, coalesce(last_hash, ''), "
-          "coalesce(extract(epoch from last_time)::bigint, 0), fence, halted IS NOT NULL "
-          "FROM listener.checkpoints WHERE chain_id = $1",
+          "coalesce(extract(epoch from last_time)::bigint, 0), fence, halted IS NOT NULL, "
+          "published_block FROM listener.checkpoints WHERE chain_id = $1",
           1, p, err, errlen);
     if (!r)
         return -1;
@@ -108,6 +110,7 @@ int store_checkpoint_load(db_conn *c, uint64_t chain_id, int64_t start_block, st
     out->last_time = i64(r, 0, 3);
     out->fence = i64(r, 0, 4);
     out->halted = PQgetvalue(r, 0, 5)[0] == 't';
+    out->published_block = i64(r, 0, 6);
     PQclear(r);
     if (out->start_block != start_block)
         return util_err(err, errlen,
@@ -171,13 +174,114 @@ static int reinclusion_ids(db_conn *c, const char *cid, uint64_t chain_id, store
     return 0;
 }
 
-int store_insert_events(db_conn *c, uint64_t chain_id, store_row *rows, size_t n, int check_reinc,
-                        char *err, size_t errlen)
+/* COPY text format: backslash, tab, newline and carriage return are escaped. */
+static void copy_field(char **buf, size_t *len, size_t *cap, const char *s, char sep)
 {
+    size_t need = strlen(s) * 2 + 2;
+    if (*len + need > *cap) {
+        while (*len + need > *cap)
+            *cap *= 2;
+        *buf = realloc(*buf, *cap);
+        if (!*buf)
+            abort();
+    }
+    char *o = *buf + *len;
+    for (; *s; s++) {
+        char ch = *s;
+        if (ch == '\\' || ch == '\t' || ch == '\n' || ch == '\r') {
+            *o++ = '\\';
+            ch = ch == '\t' ? 't' : ch == '\n' ? 'n' : ch == '\r' ? 'r' : '\\';
+        }
+        *o++ = ch;
+    }
+    *o++ = sep;
+    *len = (size_t)(o - *buf);
+}
+
+/* 0 copied, 1 unique violation (the transaction is back at the savepoint), -1 error. */
+static int copy_events(db_conn *c, const char *cid, const store_row *rows, size_t n, char *err,
+                       size_t errlen)
+{
+    if (db_exec(c, "SAVEPOINT lst_copy", err, errlen) != 0)
+        return -1;
+    PGresult *r = PQexec(c->pg, "COPY listener.chain_events (id, chain_id, block_number, "
+                                "block_hash, block_time, tx_hash, tx_index, log_index, address, "
+                                "event, signature, args, priority) FROM STDIN");
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        util_err(err, errlen, "COPY: %s", PQerrorMessage(c->pg));
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = util_malloc(cap);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const store_row *w = &rows[i];
+        char num[4][24], ts[40];
+        struct tm tm;
+        time_t t = (time_t)w->block_time;
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S+00", &tm);
+        snprintf(num[0], sizeof num[0], "%" PRId64, w->block_number);
+        snprintf(num[1], sizeof num[1], "%" PRId64, w->tx_index);
+        snprintf(num[2], sizeof num[2], "%" PRId64, w->log_index);
+        copy_field(&buf, &len, &cap, w->id, '\t');
+        copy_field(&buf, &len, &cap, cid, '\t');
+        copy_field(&buf, &len, &cap, num[0], '\t');
+        copy_field(&buf, &len, &cap, w->block_hash, '\t');
+        copy_field(&buf, &len, &cap, ts, '\t');
+        copy_field(&buf, &len, &cap, w->tx_hash, '\t');
+        copy_field(&buf, &len, &cap, num[1], '\t');
+        copy_field(&buf, &len, &cap, num[2], '\t');
+        copy_field(&buf, &len, &cap, w->address, '\t');
+        copy_field(&buf, &len, &cap, w->event, '\t');
+        copy_field(&buf, &len, &cap, w->signature, '\t');
+        copy_field(&buf, &len, &cap, w->args, '\t');
+        copy_field(&buf, &len, &cap, bus_priority_name(w->prio), '\n');
+        if (len >= (1 << 16) || i + 1 == n) {
+            if (PQputCopyData(c->pg, buf, (int)len) != 1)
+                rc = -1;
+            len = 0;
+        }
+    }
+    free(buf);
+    if (PQputCopyEnd(c->pg, rc == 0 ? NULL : "client error") != 1)
+        rc = -1;
+    int unique = 0;
+    while ((r = PQgetResult(c->pg)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            unique = st && strcmp(st, "23505") == 0;
+            util_err(err, errlen, "COPY: %s", PQresultErrorMessage(r));
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    if (rc != 0 && !unique)
+        return -1;
+    if (unique)
+        return db_exec(c, "ROLLBACK TO SAVEPOINT lst_copy", err, errlen) == 0 ? 1 : -1;
+    return db_exec(c, "RELEASE SAVEPOINT lst_copy", err, errlen);
+}
+
+int store_insert_events(db_conn *c, uint64_t chain_id, store_row *rows, size_t n, int check_reinc,
+                        int *copied, char *err, size_t errlen)
+{
+    if (copied)
+        *copied = 0;
     if (n == 0)
         return 0;
     char cid[24];
     snprintf(cid, sizeof cid, "%" PRIu64, chain_id);
+    if (!check_reinc) {
+        int rc = copy_events(c, cid, rows, n, err, errlen);
+        if (rc <= 0) {
+            if (copied && rc == 0)
+                *copied = 1;
+            return rc;
+        }
+    }
     if (check_reinc && reinclusion_ids(c, cid, chain_id, rows, n, err, errlen) != 0)
         return -1;
     cJSON *arr = cJSON_CreateArray();
@@ -211,32 +315,18 @@ int store_insert_events(db_conn *c, uint64_t chain_id, store_row *rows, size_t n
         "x.ev, x.sig, x.args, x.prio FROM jsonb_to_recordset($2::jsonb) AS x(id text, bn bigint, "
         "bh text, bt bigint, tx text, ti int, li int, addr text, ev text, sig text, args jsonb, "
         "prio text) "
-        "ON CONFLICT (chain_id, block_hash, log_index, block_time) DO UPDATE SET id = EXCLUDED.id, "
+        "ON CONFLICT (chain_id, block_number, log_index, block_hash, block_time) DO UPDATE SET "
+        "id = EXCLUDED.id, "
         "removed = false, removed_at = NULL, published = false, published_at = NULL, "
-        "removed_published = false "
-        "RETURNING seq, block_hash, log_index",
+        "removed_published = false",
         2, p, err, errlen);
     free(json);
     if (!r)
         return -1;
-    int nt = PQntuples(r);
-    if ((size_t)nt != n) {
-        PQclear(r);
-        return util_err(err, errlen, "insert returned %d rows for %zu events", nt, n);
-    }
-    /* RETURNING follows the insertion order in practice; match by key anyway. */
-    for (int k = 0; k < nt; k++) {
-        const char *bh = PQgetvalue(r, k, 1);
-        int64_t li = i64(r, k, 2);
-        size_t i = (size_t)k;
-        if (!(rows[i].log_index == li && strcmp(rows[i].block_hash, bh) == 0))
-            for (i = 0; i < n; i++)
-                if (rows[i].log_index == li && strcmp(rows[i].block_hash, bh) == 0)
-                    break;
-        if (i < n)
-            rows[i].seq = i64(r, k, 0);
-    }
+    long nt = atol(PQcmdTuples(r));
     PQclear(r);
+    if ((size_t)nt != n)
+        return util_err(err, errlen, "insert wrote %ld rows for %zu events", nt, n);
     return 0;
 }
 
@@ -393,8 +483,12 @@ int store_orphan_above(db_conn *c, uint64_t chain_id, int64_t ancestor, store_ro
     snprintf(cid, sizeof cid, "%" PRIu64, chain_id);
     snprintf(a, sizeof a, "%" PRId64, ancestor);
     const char *p[] = {cid, a};
+    /* An orphan was on the stream if flagged (rows from before the watermark) or at
+     * or below the watermark; the flag records it for the compensation scan. */
     PGresult *r = q(c,
-                    "UPDATE listener.chain_events SET removed = true, removed_at = now() "
+                    "UPDATE listener.chain_events SET removed = true, removed_at = now(), "
+                    "published = published OR block_number <= (SELECT published_block FROM "
+                    "listener.checkpoints WHERE chain_id = $1) "
                     "WHERE chain_id = $1 AND block_number > $2 AND NOT removed RETURNING " ROW_COLS,
                     2, p, err, errlen);
     if (!r)
@@ -422,6 +516,8 @@ int store_orphan_above(db_conn *c, uint64_t chain_id, int64_t ancestor, store_ro
         "DELETE FROM listener.block_hashes WHERE chain_id = $1 AND number > $2",
         "DELETE FROM listener.scanned_ranges WHERE chain_id = $1 AND from_block > $2",
         "UPDATE listener.scanned_ranges SET to_block = $2 WHERE chain_id = $1 AND to_block > $2",
+        "UPDATE listener.checkpoints SET published_block = LEAST(published_block, $2) "
+        "WHERE chain_id = $1",
     };
     for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
         if (!(r = q(c, sqls[i], 2, p, err, errlen))) {
@@ -435,19 +531,17 @@ int store_orphan_above(db_conn *c, uint64_t chain_id, int64_t ancestor, store_ro
     return 0;
 }
 
-int store_pending(db_conn *c, uint64_t chain_id, size_t limit, store_row **rows, size_t *n,
-                  char *err, size_t errlen)
+int store_pending_compensations(db_conn *c, uint64_t chain_id, size_t limit, store_row **rows,
+                                size_t *n, char *err, size_t errlen)
 {
     char cid[24], lim[24];
     snprintf(cid, sizeof cid, "%" PRIu64, chain_id);
     snprintf(lim, sizeof lim, "%zu", limit);
     const char *p[] = {cid, lim};
-    /* Compensations first: they concern history older than anything still unsent. */
     PGresult *r = q(c,
                     "SELECT " ROW_COLS " FROM listener.chain_events WHERE chain_id = $1 AND "
-                    "((NOT published AND NOT removed) OR (removed AND published AND NOT "
-                    "removed_published)) ORDER BY removed DESC, block_number, log_index, seq "
-                    "LIMIT $2",
+                    "removed AND published AND NOT removed_published "
+                    "ORDER BY block_number, log_index, seq LIMIT $2",
                     2, p, err, errlen);
     if (!r)
         return -1;
@@ -456,11 +550,34 @@ int store_pending(db_conn *c, uint64_t chain_id, size_t limit, store_row **rows,
     return 0;
 }
 
-int store_mark_published(db_conn *c, const store_row *rows, size_t n, int compensations, char *err,
-                         size_t errlen)
+int store_pending_events(db_conn *c, uint64_t chain_id, int64_t after_block, int64_t after_log,
+                         size_t limit, store_row **rows, size_t *n, char *err, size_t errlen)
+{
+    char cid[24], ab[24], al[24], lim[24];
+    snprintf(cid, sizeof cid, "%" PRIu64, chain_id);
+    snprintf(ab, sizeof ab, "%" PRId64, after_block);
+    snprintf(al, sizeof al, "%" PRId64, after_log);
+    snprintf(lim, sizeof lim, "%zu", limit);
+    const char *p[] = {cid, ab, al, lim};
+    PGresult *r = q(c,
+                    "SELECT " ROW_COLS " FROM listener.chain_events WHERE chain_id = $1 AND "
+                    "block_number >= $2 AND (block_number, log_index) > ($2, $3) AND NOT removed "
+                    "ORDER BY block_number, log_index, seq LIMIT $4",
+                    4, p, err, errlen);
+    if (!r)
+        return -1;
+    rows_from(r, rows, n);
+    PQclear(r);
+    return 0;
+}
+
+int store_mark_compensated(db_conn *c, uint64_t chain_id, const store_row *rows, size_t n,
+                           char *err, size_t errlen)
 {
     if (n == 0)
         return 0;
+    char cid[24];
+    snprintf(cid, sizeof cid, "%" PRIu64, chain_id);
     char *arr = util_malloc(n * 21 + 3);
     size_t o = 0;
     arr[o++] = '{';
@@ -468,22 +585,31 @@ int store_mark_published(db_conn *c, const store_row *rows, size_t n, int compen
         o += (size_t)sprintf(arr + o, "%s%" PRId64, i ? "," : "", rows[i].seq);
     arr[o++] = '}';
     arr[o] = '\0';
-    const char *p[] = {arr};
-    PGresult *r =
-        compensations
-            ? db_query_prepared(c, "lst_mark_comp",
-                                "UPDATE listener.chain_events SET removed_published = true "
-                                "WHERE seq = ANY($1::bigint[])",
-                                1, p, err, errlen)
-            : db_query_prepared(c, "lst_mark_pub",
-                                "UPDATE listener.chain_events SET published = true, "
-                                "published_at = now() WHERE seq = ANY($1::bigint[])",
-                                1, p, err, errlen);
+    const char *p[] = {cid, arr};
+    PGresult *r = db_query_prepared(c, "lst_mark_comp",
+                                    "UPDATE listener.chain_events SET removed_published = true "
+                                    "WHERE chain_id = $1 AND removed AND published AND NOT "
+                                    "removed_published AND seq = ANY($2::bigint[])",
+                                    2, p, err, errlen);
     free(arr);
     if (!r)
         return -1;
     PQclear(r);
     return 0;
+}
+
+int store_published_upto(db_conn *c, uint64_t chain_id, int64_t fence, int64_t block, char *err,
+                         size_t errlen)
+{
+    char cid[24], f[24], b[24];
+    snprintf(cid, sizeof cid, "%" PRIu64, chain_id);
+    snprintf(f, sizeof f, "%" PRId64, fence);
+    snprintf(b, sizeof b, "%" PRId64, block);
+    const char *p[] = {cid, f, b};
+    return fenced_update(c, "lst_pub_upto",
+                         "UPDATE listener.checkpoints SET published_block = "
+                         "GREATEST(published_block, $3) WHERE chain_id = $1 AND fence = $2",
+                         3, p, err, errlen);
 }
 
 int64_t store_gaps(db_conn *c, uint64_t chain_id, int64_t from, int64_t to, store_gap_fn fn,

@@ -41,6 +41,7 @@ typedef struct store_checkpoint {
     char last_hash[67]; /* "" when none */
     int64_t last_time;  /* seconds; 0 when none */
     int64_t fence;
+    int64_t published_block; /* every live event at or below it is on the stream */
     int halted;
 } store_checkpoint;
 
@@ -53,9 +54,17 @@ int store_has_removed(db_conn *c, uint64_t chain_id, char *err, size_t errlen);
 
 /* In the batch transaction: gives each row whose (tx_hash, log_index) was removed
  * before its re-inclusion id (evid.h), then inserts the rows (a row already present,
- * i.e. the chain went back to a block it had left, is revived) and fills rows[i].seq. */
+ * i.e. the chain went back to a block it had left, is revived). rows[i].seq is not
+ * filled (nothing needs it).
+ *
+ * check_reinc = 0 (no event of the chain was ever removed) means the rows are new by
+ * construction: every row above the committed checkpoint was either never written or
+ * orphaned (removed) by a reorg. They then go in with COPY under a savepoint; a
+ * unique violation anyway (the "impossible" case) rolls back to the savepoint and
+ * takes the INSERT ... ON CONFLICT path, so the result is the same either way.
+ * *copied (may be NULL) says which path wrote the rows (1 COPY, 0 INSERT). */
 int store_insert_events(db_conn *c, uint64_t chain_id, store_row *rows, size_t n, int check_reinc,
-                        char *err, size_t errlen);
+                        int *copied, char *err, size_t errlen);
 
 /* In the batch transaction: records the window headers, drops those below
  * keep_from, and extends the scanned ranges by [from, to]. */
@@ -77,18 +86,32 @@ int store_window(db_conn *c, uint64_t chain_id, reorg_block **out, size_t *n, ch
                  size_t errlen);
 
 /* In the reorg transaction: marks events above `ancestor` removed and returns those
- * that had been published (they need compensations), drops the window and scanned
- * ranges above it. *rows owned (store_rows_free). */
+ * that had been published (the flag, or at or below the watermark: they need
+ * compensations; their `published` flag is set so a re-publish finds them), lowers the
+ * watermark to the ancestor, drops the window and scanned ranges above it. *rows
+ * owned (store_rows_free). */
 int store_orphan_above(db_conn *c, uint64_t chain_id, int64_t ancestor, store_row **rows, size_t *n,
                        char *err, size_t errlen);
 
-/* Rows still to publish, in chain order: live rows never published, then removed
- * rows whose compensation is not out yet (removed = 1). At most `limit`. */
-int store_pending(db_conn *c, uint64_t chain_id, size_t limit, store_row **rows, size_t *n,
-                  char *err, size_t errlen);
+/* Orphans whose compensation is not out yet (removed = 1), in chain order. At most
+ * `limit`; *rows owned (store_rows_free). */
+int store_pending_compensations(db_conn *c, uint64_t chain_id, size_t limit, store_row **rows,
+                                size_t *n, char *err, size_t errlen);
 
-/* After publishing: marks rows (by seq) published, or their compensations. */
-int store_mark_published(db_conn *c, const store_row *rows, size_t n, int compensations, char *err,
+/* Live rows after (after_block, after_log) in chain order (the re-publish scan from
+ * the watermark: after_block = published_block, after_log = INT32_MAX). At most
+ * `limit`; *rows owned. */
+int store_pending_events(db_conn *c, uint64_t chain_id, int64_t after_block, int64_t after_log,
+                         size_t limit, store_row **rows, size_t *n, char *err, size_t errlen);
+
+/* After publishing compensations: marks them (by seq) sent. */
+int store_mark_compensated(db_conn *c, uint64_t chain_id, const store_row *rows, size_t n,
+                           char *err, size_t errlen);
+
+/* After publishing every live event up to `block`: raises the watermark (never
+ * lowers it; only a reorg does). Fenced like the checkpoint: 0 moved, 1 fenced out,
+ * -1 error. */
+int store_published_upto(db_conn *c, uint64_t chain_id, int64_t fence, int64_t block, char *err,
                          size_t errlen);
 
 /* Gaps in the scanned ranges of [from, to]; calls fn for each; returns the number of

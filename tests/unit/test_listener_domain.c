@@ -11,9 +11,11 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
+#include "envelope.h"
 #include "listener/api.h"
 #include "listener/conf.h"
 #include "listener/evid.h"
+#include "listener/msg.h"
 #include "listener/range.h"
 #include "listener/reorg.h"
 #include "listener/route.h"
@@ -247,13 +249,87 @@ static void test_conf_contract_item(void **state)
                      -1); /* bad checksum */
 }
 
+/* msg_event_json writes the document envelope_to_json would: it parses and passes the
+ * envelope schema, carries every payload field, escapes awkward strings, embeds args
+ * as JSON, and a compensation gets the removed id, type and original_id. */
+static void test_msg_event_json(void **state)
+{
+    (void)state;
+    store_row w;
+    memset(&w, 0, sizeof w);
+    snprintf(w.tx_hash, sizeof w.tx_hash, "0x%064x", 0xabc);
+    snprintf(w.block_hash, sizeof w.block_hash, "0x%064x", 0x123);
+    assert_int_equal(evid_build(w.id, sizeof w.id, 56, w.tx_hash, 7, NULL), 0);
+    w.block_number = 1000;
+    w.block_time = 1700000000;
+    w.tx_index = 3;
+    w.log_index = 7;
+    snprintf(w.address, sizeof w.address, "0x%040x", 0xaa);
+    snprintf(w.event, sizeof w.event, "RedemptionRequested");
+    char sig[] = "Odd(\"q\"\\\t)";
+    char args[] = "{\"amount\":\"123456789012345678901234567890\",\"who\":\"0xab\"}";
+    w.signature = sig;
+    w.args = args;
+    w.prio = BUS_HIGH;
+    msg_trace tr;
+    msg_trace_init(&tr);
+    char t1[33], t2[33], ts[32];
+    msg_trace_next(&tr, t1);
+    msg_trace_next(&tr, t2);
+    assert_int_equal(strlen(t1), 32);
+    assert_string_not_equal(t1, t2);
+    envelope_format_ts(1700000001234, ts);
+    char *js = msg_event_json(56, &w, 0, ts, t1);
+    assert_non_null(js);
+    envelope *e = NULL;
+    char err[256];
+    assert_int_equal(envelope_parse(js, strlen(js), &e, err, sizeof err), 0);
+    assert_string_equal(e->id, w.id);
+    assert_string_equal(e->type, "chain.redemption_requested");
+    assert_string_equal(e->source, "listener");
+    assert_string_equal(e->trace_id, t1);
+    assert_string_equal(e->priority, "high");
+    assert_string_equal(e->ts, ts);
+    assert_int_equal(e->attempt, 0);
+    const cJSON *p = e->payload;
+    assert_int_equal(cJSON_GetObjectItem(p, "chain_id")->valueint, 56);
+    assert_string_equal(cJSON_GetObjectItem(p, "signature")->valuestring, sig);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(p, "args"), "amount")->valuestring,
+                        "123456789012345678901234567890");
+    assert_int_equal(cJSON_GetObjectItem(p, "block_number")->valueint, 1000);
+    assert_string_equal(cJSON_GetObjectItem(p, "block_time")->valuestring,
+                        "2023-11-14T22:13:20.000Z");
+    assert_int_equal(cJSON_GetObjectItem(p, "log_index")->valueint, 7);
+    assert_int_equal(cJSON_GetObjectItem(p, "tx_index")->valueint, 3);
+    assert_string_equal(cJSON_GetObjectItem(p, "tx_hash")->valuestring, w.tx_hash);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(p, "removed")));
+    assert_null(cJSON_GetObjectItem(p, "original_id"));
+    envelope_free(e);
+    free(js);
+
+    js = msg_event_json(56, &w, 1, ts, t2);
+    assert_non_null(js);
+    assert_int_equal(envelope_parse(js, strlen(js), &e, err, sizeof err), 0);
+    char rid[EVID_MAX];
+    assert_int_equal(evid_removed(rid, sizeof rid, w.id, w.block_hash), 0);
+    assert_string_equal(e->id, rid);
+    assert_string_equal(e->type, "chain.redemption_requested.removed");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(e->payload, "removed")));
+    assert_string_equal(cJSON_GetObjectItem(e->payload, "original_id")->valuestring, w.id);
+    envelope_free(e);
+    free(js);
+
+    snprintf(w.event, sizeof w.event, "bad name");
+    assert_null(msg_event_json(56, &w, 0, ts, t1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_range_adapts),         cmocka_unit_test(test_route_defaults),
         cmocka_unit_test(test_route_custom_and_bad), cmocka_unit_test(test_evid),
         cmocka_unit_test(test_reorg_walk),           cmocka_unit_test(test_api_query),
-        cmocka_unit_test(test_conf_contract_item),
+        cmocka_unit_test(test_conf_contract_item),   cmocka_unit_test(test_msg_event_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
