@@ -27,6 +27,7 @@
 #include "harness.h"
 #include "jsonschema.h"
 #include "migrate.h"
+#include "api/rl.h"
 #include "util.h"
 
 static char api_db_url[512], admin_db_url[512];
@@ -511,23 +512,22 @@ static void test_rbac_validation_audit(void **st)
     cJSON_Delete(j);
     free(r.body);
 
-    /* pause / resume by the super_admin, visible to everyone */
+    /* pause / resume are signed operations (test_api_routes signs them); an unsigned
+     * one from the super_admin is refused as invalid and pauses nothing */
     j = call(&r, "POST", "/api/v1/admin/pause", admin, "{\"reason\":\"drill\"}", NULL);
-    assert_int_equal(r.status, 200);
-    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "data"), "paused")));
+    assert_int_equal(r.status, 400);
+    assert_string_equal(code_of(j), "validation_failed");
     cJSON_Delete(j);
     free(r.body);
     redisContext *rc = redisConnect("127.0.0.1", th_redis_port());
     redisReply *rr = redisCommand(rc, "EXISTS paimon:system:paused");
-    assert_int_equal(rr->integer, 1);
-    freeReplyObject(rr);
-    j = call(&r, "POST", "/api/v1/admin/resume", admin, NULL, NULL);
-    assert_int_equal(r.status, 200);
-    cJSON_Delete(j);
-    free(r.body);
-    rr = redisCommand(rc, "EXISTS paimon:system:paused");
     assert_int_equal(rr->integer, 0);
     freeReplyObject(rr);
+    j = call(&r, "POST", "/api/v1/admin/resume", admin, "{}", NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(code_of(j), "validation_failed");
+    cJSON_Delete(j);
+    free(r.body);
     redisFree(rc);
 
     /* a service that is not deployed: 503 envelope */
@@ -622,6 +622,153 @@ static void test_login_throttle(void **st)
     free(r.body);
 }
 
+/* The gateway's one-round-trip check (rl.h rl_gate): limits, revocation and their
+ * order, straight against Redis. */
+static void test_gate_script(void **st)
+{
+    (void)st;
+    redisContext *rc = th_redis_fresh();
+    assert_non_null(rc);
+    rl_policy ip = {.limit = 2, .period_ms = 60000, .burst = 2};
+    rl_policy pr = {.limit = 3, .period_ms = 60000, .burst = 3};
+    rl_gate_req rq = {.ip_key = "t:ip",
+                      .ip = &ip,
+                      .revoked_key = "t:rev",
+                      .principal_key = "t:p",
+                      .principal = &pr};
+    rl_gate_res res;
+    char err[UTIL_ERRLEN];
+    /* two requests fit the IP burst; each also spends one of the principal's three */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(rl_gate(rc, &rq, &res, err, sizeof err), 0);
+        assert_true(res.ip_checked && res.ip.allowed);
+        assert_int_equal(res.ip.remaining, 1 - i);
+        assert_true(res.revoked_checked && !res.revoked);
+        assert_true(res.principal_checked && res.principal.allowed);
+        assert_int_equal(res.principal.remaining, 2 - i);
+    }
+    /* the third is refused per IP and must not spend the principal's budget */
+    redisReply *before = redisCommand(rc, "GET t:p");
+    assert_int_equal(rl_gate(rc, &rq, &res, err, sizeof err), 0);
+    assert_true(res.ip_checked && !res.ip.allowed);
+    assert_true(res.ip.retry_after_ms > 0 && res.ip.retry_after_ms <= 30000);
+    assert_false(res.revoked_checked);
+    assert_false(res.principal_checked);
+    redisReply *after = redisCommand(rc, "GET t:p");
+    assert_string_equal(before->str, after->str);
+    freeReplyObject(before);
+    freeReplyObject(after);
+    /* a revoked token stops the request before the principal limit */
+    freeReplyObject(redisCommand(rc, "SET t:rev 1"));
+    rq.ip_key = "t:ip2";
+    assert_int_equal(rl_gate(rc, &rq, &res, err, sizeof err), 0);
+    assert_true(res.ip_checked && res.ip.allowed);
+    assert_true(res.revoked_checked && res.revoked);
+    assert_false(res.principal_checked);
+    /* a flushed script cache is reloaded (EVALSHA -> NOSCRIPT -> EVAL) */
+    freeReplyObject(redisCommand(rc, "SCRIPT FLUSH"));
+    rq.revoked_key = "t:rev-other";
+    rq.ip_key = NULL;
+    assert_int_equal(rl_gate(rc, &rq, &res, err, sizeof err), 0);
+    assert_false(res.ip_checked);
+    assert_true(res.principal_checked && res.principal.allowed);
+    assert_int_equal(res.principal.remaining, 0);
+    assert_int_equal(rl_gate(rc, &rq, &res, err, sizeof err), 0);
+    assert_true(res.principal_checked && !res.principal.allowed);
+    /* the same arithmetic as the tested C GCRA: the key's TTL ends when the bucket is full */
+    redisReply *ttl = redisCommand(rc, "PTTL t:p");
+    assert_true(ttl->integer > 40000 && ttl->integer <= 60000);
+    freeReplyObject(ttl);
+    /* a reply of the wrong shape is an error, not a verdict */
+    redisReply *bad = redisCommand(rc, "PING");
+    assert_int_equal(rl_gate_parse(&rq, bad, &res, err, sizeof err), -1);
+    freeReplyObject(bad);
+    redisFree(rc);
+}
+
+/* Many concurrent requests on one principal over the pipelined gate: exactly the
+ * budget passes, the rest get 429 with the principal's headers. */
+static void test_principal_limit(void **st)
+{
+    (void)st;
+    /* every request from its own address (trusted proxy), so only the principal's
+     * budget can run out */
+    setenv("PAIMON_TRUST_PROXY", "true", 1);
+    start("PAIMON_RATE_LIMIT_BURST=4");
+    unsetenv("PAIMON_TRUST_PROXY");
+    char *tok = login("admin@example.com", "admin-password-1", NULL);
+    resp r;
+    int ok = 0, limited = 0;
+    for (int i = 0; i < 8; i++) {
+        char xff[64];
+        snprintf(xff, sizeof xff, "X-Forwarded-For: 10.0.0.%d", i + 1);
+        cJSON *j = call(&r, "GET", "/api/v1/auth/me", tok, NULL, xff);
+        if (r.status == 200) {
+            char want[64];
+            snprintf(want, sizeof want, "RateLimit-Remaining: %d", 3 - ok);
+            assert_non_null(strcasestr(r.headers, want));
+            assert_int_equal(limited, 0);
+            ok++;
+        } else {
+            assert_int_equal(r.status, 429);
+            assert_string_equal(code_of(j), "rate_limited");
+            assert_non_null(strcasestr(r.headers, "Retry-After: "));
+            assert_non_null(strcasestr(r.headers, "RateLimit-Limit: 4"));
+            limited++;
+        }
+        cJSON_Delete(j);
+        free(r.body);
+    }
+    assert_int_equal(ok, 4);
+    assert_int_equal(limited, 4);
+    /* a bad token is refused before it can spend anyone's budget */
+    cJSON *j = call(&r, "GET", "/api/v1/auth/me", "not-a-token", NULL, "X-Forwarded-For: 10.0.1.1");
+    assert_int_equal(r.status, 401);
+    cJSON_Delete(j);
+    free(r.body);
+    free(tok);
+}
+
+/* Redis stops answering: after the gate's timeout requests are served without limits
+ * (fail open, as documented), and the limits come back with Redis. */
+static void test_gate_fails_open(void **st)
+{
+    (void)st;
+    start(NULL);
+    resp r;
+    cJSON *j = call(&r, "GET", "/api/v1/auth/siwe/nonce", NULL, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strcasestr(r.headers, "RateLimit-Limit: "));
+    cJSON_Delete(j);
+    free(r.body);
+    redisContext *rc = redisConnect("127.0.0.1", th_redis_port());
+    assert_true(rc && !rc->err);
+    redisReply *p = redisCommand(rc, "CLIENT PAUSE 2000 ALL");
+    assert_true(p && p->type == REDIS_REPLY_STATUS);
+    freeReplyObject(p);
+    int64_t t0 = util_mono_ms();
+    j = call(&r, "GET", "/api/v1/openapi.json", NULL, NULL, NULL);
+    int64_t took = util_mono_ms() - t0;
+    assert_int_equal(r.status, 200);
+    assert_null(strcasestr(r.headers, "RateLimit-Limit: "));
+    assert_true(took >= 400 && took < 1900);
+    cJSON_Delete(j);
+    free(r.body);
+    /* the pause ends, the link is retried and the limits apply again */
+    freeReplyObject(redisCommand(rc, "CLIENT UNPAUSE"));
+    redisFree(rc);
+    int back = 0;
+    for (int i = 0; i < 40 && !back; i++) {
+        util_sleep_ms(100);
+        j = call(&r, "GET", "/api/v1/openapi.json", NULL, NULL, NULL);
+        assert_int_equal(r.status, 200);
+        back = strcasestr(r.headers, "RateLimit-Limit: ") != NULL;
+        cJSON_Delete(j);
+        free(r.body);
+    }
+    assert_true(back);
+}
+
 static void test_openapi_served_and_linted(void **st)
 {
     (void)st;
@@ -673,9 +820,17 @@ static void *stub_main(void *arg)
         ssize_t n = read(c, req, sizeof req - 1);
         if (n > 0) {
             stub_hits++;
-            char body[128], out[512];
-            int bl =
-                snprintf(body, sizeof body, "{\"success\":true,\"data\":{\"hit\":%d}}", stub_hits);
+            /* a fund overview as risk answers it (the gateway's answer is checked against
+             * openapi.yaml); "block" counts the upstream calls */
+            char body[1024], out[1536];
+            int bl = snprintf(
+                body, sizeof body,
+                "{\"success\":true,\"data\":{\"as_of\":\"2026-01-01T00:00:00Z\",\"block\":%d,"
+                "\"block_time\":1,\"nav\":{\"total_assets\":\"1\",\"total_supply\":\"1\","
+                "\"share_price\":\"1\"},\"liquidity\":{\"l1_value\":\"1\",\"l2_value\":\"0\","
+                "\"l3_value\":\"0\",\"redemptions_due\":\"0\"},\"emergency_mode\":false,"
+                "\"level\":\"info\",\"holdings\":[],\"metrics\":{}}}",
+                stub_hits);
             int ol = snprintf(out, sizeof out,
                               "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                               "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
@@ -689,7 +844,7 @@ static void *stub_main(void *arg)
 
 static int hit_of(cJSON *j)
 {
-    cJSON *h = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "data"), "hit");
+    cJSON *h = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "data"), "block");
     return cJSON_IsNumber(h) ? h->valueint : -1;
 }
 
@@ -821,6 +976,9 @@ int main(void)
         cmocka_unit_test_teardown(test_rbac_validation_audit, stop),
         cmocka_unit_test_teardown(test_rate_limit_and_login_throttle, stop),
         cmocka_unit_test_teardown(test_login_throttle, stop),
+        cmocka_unit_test(test_gate_script),
+        cmocka_unit_test_teardown(test_principal_limit, stop),
+        cmocka_unit_test_teardown(test_gate_fails_open, stop),
         cmocka_unit_test_teardown(test_openapi_served_and_linted, stop),
         cmocka_unit_test_teardown(test_response_schemas_can_fail, stop),
         cmocka_unit_test_teardown(test_hot_read_cache, stop),
