@@ -2,6 +2,7 @@
  * Every variable is checked even after a failure so the report lists all problems;
  * on failure everything allocated is released so callers need no cleanup. */
 #include "config.h"
+#include "hex.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -549,4 +550,23 @@ int cfg_json_string(const char *path, const char *dotted, char *out, size_t len,
         memcpy(out, v, strlen(v) + 1);
     cJSON_Delete(root);
     return rc;
+}
+
+int cfg_address(const char *explicit_addr, const char *devchain_json, const char *dotted, char *out,
+                size_t len, char *err, size_t errlen)
+{
+    char raw[128] = "", why[UTIL_ERRLEN];
+    if (explicit_addr && *explicit_addr)
+        util_strlcpy(raw, explicit_addr, sizeof raw);
+    else if (!devchain_json || !*devchain_json)
+        return util_err(err, errlen, "no address given and no devchain address book");
+    else if (cfg_json_string(devchain_json, dotted, raw, sizeof raw, why, sizeof why) != 0)
+        return util_err(err, errlen, "%s", why);
+    uint8_t b[20];
+    if (hex_addr_parse(raw, b, why, sizeof why) != 0)
+        return util_err(err, errlen, "%s: %s", dotted, why);
+    if (len < 43)
+        return util_err(err, errlen, "address buffer too small");
+    hex_encode(b, 20, 1, out, len);
+    return 0;
 }

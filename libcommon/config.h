@@ -93,6 +93,13 @@ char *cfg_usage(const cfg_var *vars, size_t n);
 int cfg_json_string(const char *path, const char *dotted, char *out, size_t len, char *err,
                     size_t errlen);
 
+/* A contract address from configuration: `explicit_addr` when set, else the string at
+ * `dotted` ("contracts.vault") of the devchain address book at `devchain_json`. Written
+ * as 0x-prefixed lowercase hex into out (at least 43 bytes). 0 / -1 with a reason naming
+ * where it looked. */
+int cfg_address(const char *explicit_addr, const char *devchain_json, const char *dotted, char *out,
+                size_t len, char *err, size_t errlen);
+
 int cfg_parse_int(const char *s, int64_t *out, char *err, size_t errlen);
 int cfg_parse_duration_ms(const char *s, int64_t *out, char *err, size_t errlen);
 int cfg_parse_bool(const char *s, int *out, char *err, size_t errlen);

@@ -797,6 +797,41 @@ static void add_field(cJSON *arr, const char *name, const char *type)
     cJSON_AddItemToArray(arr, f);
 }
 
+cJSON *eip712_fund_typed_new(uint64_t chain_id, const uint8_t vault[20], const char *primary,
+                             cJSON **fields, cJSON **message)
+{
+    char vault_s[HEX_ADDR_STRLEN];
+    hex_addr_checksum(vault, vault_s);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *types = cJSON_AddObjectToObject(root, "types");
+    cJSON *dom_t = cJSON_AddArrayToObject(types, "EIP712Domain");
+    add_field(dom_t, "name", "string");
+    add_field(dom_t, "version", "string");
+    add_field(dom_t, "chainId", "uint256");
+    add_field(dom_t, "verifyingContract", "address");
+    *fields = cJSON_AddArrayToObject(types, primary);
+    cJSON_AddStringToObject(root, "primaryType", primary);
+    cJSON *dom = cJSON_AddObjectToObject(root, "domain");
+    cJSON_AddStringToObject(dom, "name", EIP712_FUND_NAME);
+    cJSON_AddStringToObject(dom, "version", "1");
+    /* Wallets expect chainId as a JSON number; beyond 2^53 only a string is exact. */
+    if (chain_id <= (UINT64_C(1) << 53)) {
+        cJSON_AddNumberToObject(dom, "chainId", (double)chain_id);
+    } else {
+        char cs[24];
+        snprintf(cs, sizeof cs, "%llu", (unsigned long long)chain_id);
+        cJSON_AddStringToObject(dom, "chainId", cs);
+    }
+    cJSON_AddStringToObject(dom, "verifyingContract", vault_s);
+    *message = cJSON_AddObjectToObject(root, "message");
+    return root;
+}
+
+void eip712_add_field(cJSON *fields, const char *name, const char *type)
+{
+    add_field(fields, name, type);
+}
+
 cJSON *eip712_approval_new(uint64_t chain_id, const uint8_t vault[20], const char *ticket_id,
                            const char *decision, const money_u256 *nonce,
                            const money_u256 *deadline, char *err, size_t errlen)
@@ -808,37 +843,16 @@ cJSON *eip712_approval_new(uint64_t chain_id, const uint8_t vault[20], const cha
     if (text_ok(ticket_id, "ticketId", err, errlen) != 0 ||
         text_ok(decision, "decision", err, errlen) != 0)
         return NULL;
-    char vault_s[HEX_ADDR_STRLEN], nonce_s[MONEY_DEC_MAX], deadline_s[MONEY_DEC_MAX];
-    hex_addr_checksum(vault, vault_s);
+    char nonce_s[MONEY_DEC_MAX], deadline_s[MONEY_DEC_MAX];
     money_to_dec(nonce, nonce_s, sizeof nonce_s);
     money_to_dec(deadline, deadline_s, sizeof deadline_s);
 
-    cJSON *root = cJSON_CreateObject();
-    cJSON *types = cJSON_AddObjectToObject(root, "types");
-    cJSON *dom_t = cJSON_AddArrayToObject(types, "EIP712Domain");
-    add_field(dom_t, "name", "string");
-    add_field(dom_t, "version", "string");
-    add_field(dom_t, "chainId", "uint256");
-    add_field(dom_t, "verifyingContract", "address");
-    cJSON *ap_t = cJSON_AddArrayToObject(types, "Approval");
+    cJSON *ap_t, *msg;
+    cJSON *root = eip712_fund_typed_new(chain_id, vault, "Approval", &ap_t, &msg);
     add_field(ap_t, "ticketId", "string");
     add_field(ap_t, "decision", "string");
     add_field(ap_t, "nonce", "uint256");
     add_field(ap_t, "deadline", "uint256");
-    cJSON_AddStringToObject(root, "primaryType", "Approval");
-    cJSON *dom = cJSON_AddObjectToObject(root, "domain");
-    cJSON_AddStringToObject(dom, "name", "PaimonPrimeFund");
-    cJSON_AddStringToObject(dom, "version", "1");
-    /* Wallets expect chainId as a JSON number; beyond 2^53 only a string is exact. */
-    if (chain_id <= (UINT64_C(1) << 53)) {
-        cJSON_AddNumberToObject(dom, "chainId", (double)chain_id);
-    } else {
-        char cs[24];
-        snprintf(cs, sizeof cs, "%llu", (unsigned long long)chain_id);
-        cJSON_AddStringToObject(dom, "chainId", cs);
-    }
-    cJSON_AddStringToObject(dom, "verifyingContract", vault_s);
-    cJSON *msg = cJSON_AddObjectToObject(root, "message");
     cJSON_AddStringToObject(msg, "ticketId", ticket_id);
     cJSON_AddStringToObject(msg, "decision", decision);
     cJSON_AddStringToObject(msg, "nonce", nonce_s);

@@ -62,6 +62,18 @@ int eip712_recover(const cJSON *typed, const uint8_t sig[65], uint8_t addr[20], 
 int eip712_verify(const cJSON *typed, const uint8_t sig[65], const uint8_t expected[20], char *err,
                   size_t errlen);
 
+/* Domain name of every typed data the fund signs (approvals and operations). */
+#define EIP712_FUND_NAME "PaimonPrimeFund"
+
+/* Skeleton of a fund typed data (owned): types.EIP712Domain, the fund's domain
+ * {name: EIP712_FUND_NAME, version: "1", chainId, verifyingContract: vault}, primaryType
+ * = primary, an empty field list types[primary] (*fields, borrowed into the tree) and an
+ * empty message (*message, borrowed) for the caller to fill. */
+cJSON *eip712_fund_typed_new(uint64_t chain_id, const uint8_t vault[20], const char *primary,
+                             cJSON **fields, cJSON **message);
+/* Appends {"name": name, "type": type} to a types[...] field list. */
+void eip712_add_field(cJSON *fields, const char *name, const char *type);
+
 /* The fund's approval typed data (owned):
  *   domain {name:"PaimonPrimeFund", version:"1", chainId, verifyingContract: vault}
  *   primaryType "Approval" {ticketId: string, decision: string, nonce: uint256, deadline: uint256}

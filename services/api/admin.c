@@ -6,6 +6,7 @@
 #include "audit.h"
 #include "bus.h"
 #include "log.h"
+#include "opsig.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -200,48 +201,102 @@ void h_system(gw_ctx *c)
         reply_system(c, rc, 200);
 }
 
-void h_pause(gw_ctx *c)
+/* Pause and resume are signed "Operation"s (libcommon/opsig.h: action "gateway.pause" /
+ * "gateway.resume", target "", paramsHash over the body without nonce / deadline /
+ * signature) by the caller's linked wallet (the token's wallet claim). The gateway owns
+ * them, so it verifies them: signature, deadline, and the nonce recorded in
+ * api.operation_nonces in one transaction with the Redis change (a Redis failure rolls
+ * the nonce back; a commit failure after the Redis write leaves an un-recorded pause,
+ * harmless since pausing twice keeps the first reason). The gateway has no chain
+ * access, so the on-chain role check is skipped here: the super_admin role (RBAC) is
+ * what gates these routes. The typed-data domain needs the vault address (PAIMON_VAULT_ADDRESS or
+ * the devchain address book, as the services read it); without it the routes answer 503. */
+typedef struct pause_ctx {
+    gw_ctx *c;
+    redisContext *rc;
+    const opsig_op *op;
+    int pause;
+    int st; /* opsig status of the nonce claim */
+    char msg[200];
+} pause_ctx;
+
+static int pause_tx(db_conn *tx, void *ud, char *err, size_t errlen)
+{
+    pause_ctx *x = ud;
+    x->st = opsig_claim(tx, "api", x->op, x->msg, sizeof x->msg);
+    if (x->st != 0)
+        return util_err(err, errlen, "%s", x->msg);
+    redisReply *r;
+    if (x->pause) {
+        const cJSON *reason = cJSON_GetObjectItemCaseSensitive(gw_body(x->c), "reason");
+        cJSON *info = cJSON_CreateObject();
+        cJSON_AddStringToObject(info, "by", gw_user_id(x->c));
+        cJSON_AddStringToObject(info, "wallet", x->op->wallet_hex);
+        cJSON_AddStringToObject(info, "reason", cJSON_IsString(reason) ? reason->valuestring : "");
+        cJSON_AddNumberToObject(info, "atMs", (double)util_now_ms());
+        cJSON_AddStringToObject(info, "requestId", http_request_id(gw_req(x->c)));
+        char *txt = cJSON_PrintUnformatted(info);
+        cJSON_Delete(info);
+        /* NX: a second pause keeps the first one's reason */
+        r = redisCommand(x->rc, "SET %s %s NX", PAUSE_KEY, txt ? txt : "{}");
+        cJSON_free(txt);
+    } else {
+        r = redisCommand(x->rc, "DEL %s", PAUSE_KEY);
+    }
+    int ok = r && (x->pause ? (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_NIL)
+                            : r->type == REDIS_REPLY_INTEGER);
+    if (r)
+        freeReplyObject(r);
+    return ok ? 0 : util_err(err, errlen, "redis unavailable");
+}
+
+static void set_pause(gw_ctx *c, int pause)
 {
     redisContext *rc = need_redis(c);
     if (!rc)
         return;
-    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(gw_body(c), "reason");
-    cJSON *info = cJSON_CreateObject();
-    cJSON_AddStringToObject(info, "by", gw_user_id(c));
-    cJSON_AddStringToObject(info, "reason", cJSON_IsString(reason) ? reason->valuestring : "");
-    cJSON_AddNumberToObject(info, "atMs", (double)util_now_ms());
-    cJSON_AddStringToObject(info, "requestId", http_request_id(gw_req(c)));
-    char *txt = cJSON_PrintUnformatted(info);
-    cJSON_Delete(info);
-    /* NX: a second pause keeps the first one's reason */
-    redisReply *r = redisCommand(rc, "SET %s %s NX", PAUSE_KEY, txt ? txt : "{}");
-    cJSON_free(txt);
-    int ok = r && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_NIL);
-    if (r)
-        freeReplyObject(r);
-    if (!ok) {
-        gw_fail(c, 503, "service_unavailable", "redis unavailable", NULL);
+    opsig_req o = {.action = pause ? "gateway.pause" : "gateway.resume",
+                   .target = "",
+                   .body = gw_body(c),
+                   .wallet = gw_wallet(c),
+                   .chain_id = (uint64_t)gw_cfg(c)->chain_id,
+                   .vault = gw_cfg(c)->vault,
+                   .now_ms = util_now_ms()};
+    opsig_op op;
+    char msg[200], err[UTIL_ERRLEN];
+    int st = opsig_verify(&o, &op, msg, sizeof msg);
+    if (st != 0) {
+        static const char *const CODE[] = {"validation_failed", "invalid_signature", "forbidden"};
+        gw_fail(c, st,
+                st == 400   ? CODE[0]
+                : st == 401 ? CODE[1]
+                : st == 403 ? CODE[2]
+                            : "service_unavailable",
+                msg, NULL);
         return;
     }
-    log_warn_t(http_request_id(gw_req(c)), "global pause set", "by", gw_user_id(c));
+    pause_ctx x = {.c = c, .rc = rc, .op = &op, .pause = pause};
+    if (db_tx(gw_db(c), pause_tx, &x, err, sizeof err) != 0) {
+        if (x.st != 0)
+            gw_fail(c, x.st, x.st == 401 ? "invalid_signature" : "service_unavailable", x.msg,
+                    NULL);
+        else
+            gw_fail(c, 503, "service_unavailable", "pause could not be recorded", NULL);
+        return;
+    }
+    log_warn_t(http_request_id(gw_req(c)), pause ? "global pause set" : "global pause lifted", "by",
+               gw_user_id(c));
     reply_system(c, rc, 200);
+}
+
+void h_pause(gw_ctx *c)
+{
+    set_pause(c, 1);
 }
 
 void h_resume(gw_ctx *c)
 {
-    redisContext *rc = need_redis(c);
-    if (!rc)
-        return;
-    redisReply *r = redisCommand(rc, "DEL %s", PAUSE_KEY);
-    int ok = r && r->type == REDIS_REPLY_INTEGER;
-    if (r)
-        freeReplyObject(r);
-    if (!ok) {
-        gw_fail(c, 503, "service_unavailable", "redis unavailable", NULL);
-        return;
-    }
-    log_warn_t(http_request_id(gw_req(c)), "global pause lifted", "by", gw_user_id(c));
-    reply_system(c, rc, 200);
+    set_pause(c, 0);
 }
 
 /* ---------- deep health ---------- */

@@ -6,9 +6,17 @@
  *   (content type, size, syntax, then the route's JSON Schema from the OpenAPI
  *   document, unknown fields refused) -> handler -> audit (mutating routes).
  *
+ * Everything the middleware asks Redis (per-IP limit, whether the access token was
+ * revoked by logout, per-principal limit) is one script call (rl.h rl_gate) on the
+ * loop's async connection, pipelined with the other requests of the loop; the
+ * checks that need no Redis (admin allow-list, token signature and claims, which
+ * each loop remembers per token) run before it. So handlers usually run from that
+ * Redis reply rather than from http.c's dispatch; nothing changes for them.
+ *
  * A handler gets a gw_ctx and must finish it with exactly one gw_ok / gw_fail /
  * gw_reply_raw (possibly later, on the same loop thread, after gw_defer), which
- * replies, appends the audit row when the route mutates, and frees the context.
+ * appends the audit row when the route mutates, replies, and frees the context. A
+ * handler that returns without either gets a 500.
  *
  * Memory: gw_new/gw_free own the loops, servers, Redis connections and compiled
  * schemas; the db pool and config strings are borrowed from main. A gw_ctx is owned by
@@ -72,6 +80,7 @@ typedef struct gw_config {
     int64_t max_body, max_headers;
     char *siwe_domain;
     int64_t chain_id;
+    const char *vault; /* lowercase 0x-hex; "" = signed pause / resume answer 503 */
     int64_t siwe_nonce_ttl_ms;
     char *internal_url[GW_NSERVICES];
     char *internal_token;
@@ -115,7 +124,10 @@ const char *gw_openapi_json(gw_ctx *c);
 
 /* Per-loop cache of hot reads (no locks: each loop has its own). get returns a
  * borrowed object valid until the handler returns, NULL when absent or stale; put
- * copies data. Keys longer than the slot are simply not cached. */
+ * copies data. Keys longer than the slot are simply not cached. Once an entry
+ * expires, the next get returns NULL (that caller fetches and puts) and, while that
+ * fetch is in flight, other gets still return the old entry, for at most one more
+ * TTL: no stampede upstream, and no answer older than 2 x cache_ttl_ms. */
 const cJSON *gw_cache_get(gw_ctx *c, const char *key);
 void gw_cache_put(gw_ctx *c, const char *key, const cJSON *data);
 

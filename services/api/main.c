@@ -29,6 +29,7 @@ static int64_t db_pool_n, threads, access_ttl, refresh_ttl, rl_ip, rl_user, rl_b
     login_ip, max_body, max_headers, chain_id, nonce_ttl, upstream_timeout, argon_t, argon_m,
     ws_port_n, ws_queue, ws_max_clients, ws_auth_timeout, cache_ttl;
 static cfg_list cors, admin_allow;
+static char *vault_addr, *devchain_json;
 
 static const cfg_var vars[] = {
     {"PAIMON_REDIS_URL", CFG_URL, "redis://127.0.0.1:6380", &redis_url, 0, 0, "redis", 0,
@@ -75,6 +76,10 @@ static const cfg_var vars[] = {
      "request header bytes"},
     {"PAIMON_SIWE_DOMAIN", CFG_STR, "localhost:8080", &siwe_domain, 1, 255, NULL, 0,
      "domain SIWE messages must name"},
+    {"PAIMON_VAULT_ADDRESS", CFG_STR, "", &vault_addr, 0, 100, NULL, 0,
+     "PaimonVault address: the EIP-712 domain of signed pause / resume"},
+    {"PAIMON_DEVCHAIN_JSON", CFG_STR, "", &devchain_json, 0, 1000, NULL, 0,
+     "devchain.json to take the vault from when PAIMON_VAULT_ADDRESS is empty"},
     {"PAIMON_CHAIN_ID", CFG_INT, "31337", &chain_id, 1, 1000000000000LL, NULL, 0,
      "chain id SIWE messages must name"},
     {"PAIMON_SIWE_NONCE_TTL", CFG_DURATION_MS, "5m", &nonce_ttl, 10000, 3600000, NULL, 0,
@@ -148,6 +153,14 @@ int main(void)
             memcpy(key, jwt_secret, keylen);
         }
     }
+    char vault[43] = "";
+    if ((*vault_addr || *devchain_json) && cfg_address(vault_addr, devchain_json, "contracts.vault",
+                                                       vault, sizeof vault, err, sizeof err) != 0) {
+        fprintf(stderr, "paimon-api: PAIMON_VAULT_ADDRESS: %s\n", err);
+        goto out;
+    }
+    if (!*vault)
+        log_warn("no vault address: signed pause / resume answer 503");
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int nloops = threads > 0 ? (int)threads : (ncpu > 0 ? (int)ncpu : 1);
     if (!(l = life_new("api", err, sizeof err)))
@@ -178,6 +191,7 @@ int main(void)
         .max_headers = max_headers,
         .siwe_domain = siwe_domain,
         .chain_id = chain_id,
+        .vault = vault,
         .siwe_nonce_ttl_ms = nonce_ttl,
         .internal_token = internal_token,
         .upstream_timeout_ms = upstream_timeout,

@@ -44,7 +44,7 @@ const gw_route gw_routes[] = {
     {"POST", "/api/v1/admin/dlq/:id/replay", A, AIP | GW_NO_BODY, h_dlq_replay, NULL, NULL},
     {"GET", "/api/v1/admin/system", V, 0, h_system, NULL, NULL},
     {"POST", "/api/v1/admin/pause", S, AIP, h_pause, NULL, NULL},
-    {"POST", "/api/v1/admin/resume", S, AIP | GW_NO_BODY, h_resume, NULL, NULL},
+    {"POST", "/api/v1/admin/resume", S, AIP, h_resume, NULL, NULL},
     {"GET", "/api/v1/admin/health", A, AIP, h_health, NULL, NULL},
     {"GET", "/api/v1/admin/audit", A, AIP, h_audit_list, NULL, NULL},
     {"GET", "/api/v1/admin/audit/verify", A, AIP, h_audit_verify, NULL, NULL},

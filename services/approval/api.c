@@ -7,6 +7,7 @@
 
 #include "hex.h"
 #include "log.h"
+#include "opsig.h"
 #include "policy.h"
 #include "ticket.h"
 #include "util.h"
@@ -356,9 +357,17 @@ static void get_policies(http_request *req, void *ud)
     http_reply_ok(req, 200, pol_to_json(&p));
 }
 
+/* The keys of the signed-operation envelope (libcommon/opsig.h), not policy keys. */
+static int sig_key(const char *k)
+{
+    return !strcmp(k, "nonce") || !strcmp(k, "deadline") || !strcmp(k, "signature");
+}
+
 typedef struct put_ctx {
     const cJSON *body;
     const char *user;
+    const opsig_op *op;
+    int st; /* opsig status of the nonce claim */
     pol_policy result;
     char msg[200];
     int invalid;
@@ -368,12 +377,17 @@ static int put_tx(db_conn *tx, void *ud, char *err, size_t errlen)
 {
     put_ctx *x = ud;
     x->invalid = 0;
+    x->st = opsig_claim(tx, "approval", x->op, x->msg, sizeof x->msg);
+    if (x->st != 0)
+        return util_err(err, errlen, "%s", x->msg);
     pol_policy p;
     if (pol_load(tx, &p, err, errlen) != 0)
         return -1;
     const cJSON *it;
     cJSON_ArrayForEach(it, x->body)
     {
+        if (sig_key(it->string))
+            continue;
         if (!cJSON_IsString(it) ||
             pol_set(&p, it->string, it->valuestring, x->msg, sizeof x->msg) != 0) {
             if (!cJSON_IsString(it))
@@ -415,15 +429,40 @@ static void put_policies(http_request *req, void *ud)
     cJSON *body = http_require_json(req);
     if (!body)
         return;
-    if (!cJSON_IsObject(body) || !body->child) {
+    int keys = 0;
+    const cJSON *it;
+    if (cJSON_IsObject(body))
+        cJSON_ArrayForEach(it, body) keys += !sig_key(it->string);
+    if (!cJSON_IsObject(body) || keys == 0) {
         cJSON_Delete(body);
         return bad(req, "body must be a non-empty object of key: value");
     }
-    put_ctx x = {.body = body, .user = user};
+    /* a signed "Operation" by a wallet holding ADMIN_ROLE (libcommon/opsig.h) */
+    static const char *const roles[] = {"ADMIN_ROLE", NULL};
+    opsig_req o = {.action = "approval.policies.update",
+                   .target = "",
+                   .body = body,
+                   .wallet = http_header(req, "X-Paimon-Wallet"),
+                   .chain_id = app->chain_id,
+                   .vault = app->vault,
+                   .now_ms = util_now_ms(),
+                   .roles = roles,
+                   .rpc = app->rpc,
+                   .vault_abi = app->abi};
+    opsig_op op;
+    char msg[200];
+    int st = opsig_verify(&o, &op, msg, sizeof msg);
+    if (st != 0) {
+        cJSON_Delete(body);
+        return http_reply_error(req, st, opsig_code(st), msg, NULL);
+    }
+    put_ctx x = {.body = body, .user = user, .op = &op};
     char err[UTIL_ERRLEN];
     int rc = db_tx(app->db, put_tx, &x, err, sizeof err);
     cJSON_Delete(body);
     if (rc != 0) {
+        if (x.st != 0)
+            return http_reply_error(req, x.st, opsig_code(x.st), x.msg, NULL);
         if (x.invalid)
             return bad(req, x.msg);
         return unavailable(req);

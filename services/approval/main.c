@@ -162,18 +162,12 @@ int main(void)
     pthread_t ob_thread;
     int ob_started = 0;
 
-    char vault[64] = "";
-    if (vault_addr && *vault_addr)
-        util_strlcpy(vault, vault_addr, sizeof vault);
-    else if (devchain_json && *devchain_json &&
-             cfg_json_string(devchain_json, "contracts.vault", vault, sizeof vault, NULL, 0))
-        log_error("cannot read the vault from devchain.json", "path", devchain_json);
-    uint8_t vb[20];
-    if (hex_addr_parse(vault, vb, err, sizeof err) != 0) {
-        log_error("PAIMON_VAULT_ADDRESS (or PAIMON_DEVCHAIN_JSON) must give the vault address");
+    if (cfg_address(vault_addr, devchain_json, "contracts.vault", d.app.vault, sizeof d.app.vault,
+                    err, sizeof err) != 0) {
+        log_error("PAIMON_VAULT_ADDRESS (or PAIMON_DEVCHAIN_JSON) must give the vault address",
+                  "error", err);
         goto out;
     }
-    hex_encode(vb, 20, 1, d.app.vault, sizeof d.app.vault);
     d.app.chain_id = (uint64_t)chain_id;
     d.app.db = svc_db(d.s);
 

@@ -7,6 +7,7 @@
 
 #include "exec.h"
 #include "log.h"
+#include "opsig.h"
 #include "store.h"
 #include "util.h"
 
@@ -14,6 +15,37 @@ static void internal(http_request *req, const char *what, const char *err)
 {
     log_warn(what, "error", err);
     http_reply_error(req, 503, "unavailable", what, NULL);
+}
+
+/* Trigger and asset changes are signed "Operation"s (libcommon/opsig.h) by a wallet
+ * holding REBALANCER_ROLE or OPERATOR_ROLE. 0, or the error was answered. */
+static const char *const RB_ROLES[] = {"REBALANCER_ROLE", "OPERATOR_ROLE", NULL};
+
+static int verify_op(http_request *req, rb_app *app, const char *action, const char *target,
+                     const cJSON *body, opsig_op *op)
+{
+    opsig_req o = {.action = action,
+                   .target = target,
+                   .body = body,
+                   .wallet = http_header(req, "X-Paimon-Wallet"),
+                   .chain_id = app->chain_id,
+                   .vault = app->vault,
+                   .now_ms = util_now_ms(),
+                   .roles = RB_ROLES,
+                   .rpc = app->rpc,
+                   .vault_abi = app->vault_abi};
+    char msg[200];
+    int st = opsig_verify(&o, op, msg, sizeof msg);
+    if (st != 0)
+        http_reply_error(req, st, opsig_code(st), msg, NULL);
+    return st;
+}
+
+/* Who asked: the gateway's user header. */
+static const char *requester(http_request *req)
+{
+    const char *u = http_header(req, "X-Paimon-User");
+    return u && *u && strlen(u) <= 128 ? u : NULL;
 }
 
 /* Runs a read query and returns its rows as JSON: each row's first column must be jsonb. */
@@ -99,16 +131,23 @@ static void h_preview(http_request *req, void *ud)
 typedef struct trig_ctx {
     const char *reason;
     const char *who;
+    const opsig_op *op;
     int added;
+    int st;
+    char msg[200];
 } trig_ctx;
 
 static int trig_tx(db_conn *tx, void *ud, char *err, size_t errlen)
 {
     trig_ctx *x = ud;
+    x->st = opsig_claim(tx, "rebalance", x->op, x->msg, sizeof x->msg);
+    if (x->st != 0)
+        return util_err(err, errlen, "%s", x->msg);
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "reason", x->reason);
     if (x->who)
         cJSON_AddStringToObject(d, "requested_by", x->who);
+    cJSON_AddStringToObject(d, "signed_by", x->op->wallet_hex);
     x->added = store_trigger_add(tx, "manual", d, NULL, NULL, 0, err, errlen);
     return x->added < 0 ? -1 : 0;
 }
@@ -119,22 +158,30 @@ static void h_trigger(http_request *req, void *ud)
     char err[UTIL_ERRLEN], reason[201] = "manual";
     size_t blen = 0;
     http_body(req, &blen);
-    if (blen > 0) {
-        cJSON *b = http_require_json(req);
-        if (!b)
-            return;
-        const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(b, "reason"));
-        if (s && strlen(s) > 200) {
-            cJSON_Delete(b);
-            return http_reply_error(req, 400, "invalid_request", "reason is too long", NULL);
-        }
-        if (s)
-            util_strlcpy(reason, s, sizeof reason);
+    if (blen == 0)
+        return http_reply_error(req, 400, "invalid_request",
+                                "a signed body (nonce, deadline, signature) is required", NULL);
+    cJSON *b = http_require_json(req);
+    if (!b)
+        return;
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(b, "reason"));
+    if (s && strlen(s) > 200) {
         cJSON_Delete(b);
+        return http_reply_error(req, 400, "invalid_request", "reason is too long", NULL);
     }
-    trig_ctx x = {reason, http_header(req, "X-User-Id"), 0};
-    if (db_tx(app->db, trig_tx, &x, err, sizeof err) != 0)
+    if (s)
+        util_strlcpy(reason, s, sizeof reason);
+    opsig_op op;
+    int st = verify_op(req, app, "rebalance.trigger", "", b, &op);
+    cJSON_Delete(b);
+    if (st != 0)
+        return;
+    trig_ctx x = {.reason = reason, .who = requester(req), .op = &op};
+    if (db_tx(app->db, trig_tx, &x, err, sizeof err) != 0) {
+        if (x.st != 0)
+            return http_reply_error(req, x.st, opsig_code(x.st), x.msg, NULL);
         return internal(req, "database unavailable", err);
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "queued", 1);
     http_reply_ok(req, 202, o);
@@ -159,9 +206,10 @@ static void h_history(http_request *req, void *ud)
         "SELECT jsonb_build_object('id', h.id, 'status', h.status, 'block_number', "
         "h.block_number, 'traded', h.traded::text, 'nav', h.nav::text, 'triggers', h.triggers, "
         "'legs', jsonb_array_length(h.plan->'legs'), 'error', h.error, 'created_at', "
-        "h.created_at, 'finished_at', h.finished_at) FROM rebalance.rebalance_history h WHERE $2 "
-        "IS NULL OR (h.created_at, h.id) < (SELECT created_at, id FROM "
-        "rebalance.rebalance_history WHERE id = $2) ORDER BY h.created_at DESC, h.id DESC LIMIT "
+        "h.created_at, 'finished_at', h.finished_at) FROM rebalance.rebalance_history h WHERE "
+        "$2::text IS NULL OR (h.created_at, h.id) < (SELECT created_at, id FROM "
+        "rebalance.rebalance_history WHERE id = $2::text) ORDER BY h.created_at DESC, h.id DESC "
+        "LIMIT "
         "$1::int",
         2, p, err, sizeof err);
     if (!rows)
@@ -221,6 +269,40 @@ static void h_assets(http_request *req, void *ud)
     http_reply_ok(req, 200, rows);
 }
 
+typedef struct asset_ctx {
+    const char *const *p; /* token, min_trade, slippage_bps, enabled, updated_by */
+    const opsig_op *op;
+    cJSON *row;
+    int st;
+    char msg[200];
+} asset_ctx;
+
+static int asset_tx(db_conn *tx, void *ud, char *err, size_t errlen)
+{
+    asset_ctx *x = ud;
+    x->st = opsig_claim(tx, "rebalance", x->op, x->msg, sizeof x->msg);
+    if (x->st != 0)
+        return util_err(err, errlen, "%s", x->msg);
+    PGresult *r = db_query_prepared(
+        tx, "rb_api_asset_put",
+        "UPDATE rebalance.asset_configs SET min_trade = COALESCE($2::numeric, min_trade), "
+        "slippage_bps = COALESCE($3::int, slippage_bps), enabled = COALESCE($4::bool, enabled), "
+        "updated_by = $5, updated_at = now() WHERE token = $1 RETURNING (to_jsonb(asset_configs) "
+        "|| jsonb_build_object('min_trade', min_trade::text))::text",
+        5, x->p, err, errlen);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 1)
+        x->row = cJSON_Parse(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (!x->row) {
+        /* unknown asset: roll the nonce back with the (empty) change */
+        x->st = 404;
+        return util_err(err, errlen, "no such asset");
+    }
+    return 0;
+}
+
 static void h_asset_put(http_request *req, void *ud)
 {
     rb_app *app = ud;
@@ -255,27 +337,31 @@ static void h_asset_put(http_request *req, void *ud)
         bad = 1;
     else if (en)
         util_strlcpy(ens, cJSON_IsTrue(en) ? "t" : "f", sizeof ens);
-    cJSON_Delete(b);
-    if (bad)
+    if (bad) {
+        cJSON_Delete(b);
         return http_reply_error(req, 400, "invalid_request",
                                 "expected min_trade (decimal base units), slippage_bps (0..5000) "
                                 "and/or enabled (bool)",
                                 NULL);
-    const char *p[4] = {tok, mts[0] ? mts : NULL, sls[0] ? sls : NULL, ens[0] ? ens : NULL};
-    cJSON *rows = rows_json(
-        app, "rb_api_asset_put",
-        "UPDATE rebalance.asset_configs SET min_trade = COALESCE($2::numeric, min_trade), "
-        "slippage_bps = COALESCE($3::int, slippage_bps), enabled = COALESCE($4::bool, enabled), "
-        "updated_by = 'api', updated_at = now() WHERE token = $1 RETURNING to_jsonb(asset_configs) "
-        "|| jsonb_build_object('min_trade', min_trade::text)",
-        4, p, err, sizeof err);
-    if (!rows)
+    }
+    opsig_op op;
+    int st = verify_op(req, app, "rebalance.asset.update", tok, b, &op);
+    cJSON_Delete(b);
+    if (st != 0)
+        return;
+    const char *who = requester(req);
+    const char *p[5] = {tok, mts[0] ? mts : NULL, sls[0] ? sls : NULL, ens[0] ? ens : NULL,
+                        who ? who : op.wallet_hex};
+    asset_ctx x = {.p = p, .op = &op};
+    if (db_tx(app->db, asset_tx, &x, err, sizeof err) != 0) {
+        cJSON_Delete(x.row);
+        if (x.st == 404)
+            return http_reply_error(req, 404, "not_found", "no such asset", NULL);
+        if (x.st != 0)
+            return http_reply_error(req, x.st, opsig_code(x.st), x.msg, NULL);
         return internal(req, "database unavailable", err);
-    cJSON *one = cJSON_DetachItemFromArray(rows, 0);
-    cJSON_Delete(rows);
-    if (!one)
-        return http_reply_error(req, 404, "not_found", "no such asset", NULL);
-    http_reply_ok(req, 200, one);
+    }
+    http_reply_ok(req, 200, x.row);
 }
 
 int api_register(http_server *s, rb_app *app)

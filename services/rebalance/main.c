@@ -179,18 +179,12 @@ int main(void)
     int ob_started = 0, ex_started = 0;
     rb_app *app = &d.app;
 
-    char vault[64] = "";
-    if (vault_addr && *vault_addr)
-        util_strlcpy(vault, vault_addr, sizeof vault);
-    else if (devchain_json && *devchain_json &&
-             cfg_json_string(devchain_json, "contracts.vault", vault, sizeof vault, NULL, 0))
-        log_error("cannot read the vault from devchain.json", "path", devchain_json);
-    uint8_t vb[20];
-    if (hex_addr_parse(vault, vb, err, sizeof err) != 0) {
-        log_error("PAIMON_VAULT_ADDRESS (or PAIMON_DEVCHAIN_JSON) must give the vault address");
+    if (cfg_address(vault_addr, devchain_json, "contracts.vault", app->vault, sizeof app->vault,
+                    err, sizeof err) != 0) {
+        log_error("PAIMON_VAULT_ADDRESS (or PAIMON_DEVCHAIN_JSON) must give the vault address",
+                  "error", err);
         goto out;
     }
-    hex_encode(vb, 20, 1, app->vault, sizeof app->vault);
     if (usdt_var("PAIMON_REBALANCE_APPROVAL_THRESHOLD", threshold, &app->approval_threshold) ||
         usdt_var("PAIMON_REBALANCE_LARGE_DEPOSIT", large_deposit, &app->large_deposit) ||
         usdt_var("PAIMON_REBALANCE_MIN_TRADE", min_trade, &app->default_min_trade))

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "opsig.h"
 #include "risk/calc.h"
 #include "risk/snapshot.h"
 #include "util.h"
@@ -432,6 +433,50 @@ static int num_field(const cJSON *body, const char *k, int nullable, char *out, 
     return 0;
 }
 
+/* Threshold changes are signed "Operation"s (libcommon/opsig.h) by a wallet holding
+ * ADMIN_ROLE; the nonce is recorded in the same transaction as the change. */
+static const char *const THR_ROLES[] = {"ADMIN_ROLE", NULL};
+
+typedef struct thr_ctx {
+    const char *const *p;
+    const opsig_op *op;
+    char *row; /* the threshold's JSON (owned) */
+    int st;    /* 0, an opsig status, 404 or 400 (constraint) */
+    char msg[200];
+} thr_ctx;
+
+static int thr_tx(db_conn *tx, void *ud, char *err, size_t errlen)
+{
+    thr_ctx *x = ud;
+    x->st = opsig_claim(tx, "risk", x->op, x->msg, sizeof x->msg);
+    if (x->st != 0)
+        return util_err(err, errlen, "%s", x->msg);
+    PGresult *r = db_query_prepared(
+        tx, "rk_thr_put",
+        "UPDATE risk.risk_thresholds SET warning = CASE WHEN $2 = '1' THEN $3::numeric ELSE "
+        "warning END, critical = CASE WHEN $4 = '1' THEN $5::numeric ELSE critical END, "
+        "clear_margin = COALESCE($6::numeric, clear_margin), updated_at = now(), updated_by = $7 "
+        "WHERE metric = $1 RETURNING " THR_JSON "::text",
+        7, x->p, err, errlen);
+    if (!r) {
+        if (strcmp(db_last_sqlstate(tx), "23514") == 0) {
+            x->st = 400;
+            util_strlcpy(x->msg, "critical must be past warning in the metric's direction",
+                         sizeof x->msg);
+        }
+        return -1;
+    }
+    if (PQntuples(r) == 1)
+        x->row = util_strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (!x->row) {
+        x->st = 404;
+        util_strlcpy(x->msg, "unknown metric", sizeof x->msg);
+        return util_err(err, errlen, "unknown metric");
+    }
+    return 0;
+}
+
 static void put_threshold(http_request *req, void *ud)
 {
     rk_api *a = ud;
@@ -455,15 +500,30 @@ static void put_threshold(http_request *req, void *ud)
                     num_field(body, "warning", 1, w, sizeof w, &ws, &wn) != 0 ||
                     num_field(body, "critical", 1, cr, sizeof cr, &cs, &cn) != 0 ||
                     num_field(body, "clear_margin", 0, m, sizeof m, &ms, &mn) != 0;
-    cJSON_Delete(body);
     if (bad_field || (!ws && !cs && !ms)) {
+        cJSON_Delete(body);
         bad(req, "body must set warning, critical (integer or null) and/or clear_margin "
                  "(integer), each 0..1e15");
         return;
     }
-    db_conn *c = conn(req, a);
-    if (!c)
+    opsig_req o = {.action = "risk.threshold.update",
+                   .target = metric,
+                   .body = body,
+                   .wallet = http_header(req, "X-Paimon-Wallet"),
+                   .chain_id = a->app->chain_id,
+                   .vault = a->app->vault,
+                   .now_ms = util_now_ms(),
+                   .roles = THR_ROLES,
+                   .rpc = a->app->rpc,
+                   .vault_abi = a->app->vault_abi};
+    opsig_op op;
+    char msg[200];
+    int st = opsig_verify(&o, &op, msg, sizeof msg);
+    cJSON_Delete(body);
+    if (st != 0) {
+        http_reply_error(req, st, opsig_code(st), msg, NULL);
         return;
+    }
     const char *p[8] = {metric,
                         ws ? "1" : "0",
                         ws && !wn ? w : NULL,
@@ -472,26 +532,25 @@ static void put_threshold(http_request *req, void *ud)
                         ms ? m : NULL,
                         user};
     char err[UTIL_ERRLEN];
-    PGresult *r = db_query_prepared(
-        c, "rk_thr_put",
-        "UPDATE risk.risk_thresholds SET warning = CASE WHEN $2 = '1' THEN $3::numeric ELSE "
-        "warning END, critical = CASE WHEN $4 = '1' THEN $5::numeric ELSE critical END, "
-        "clear_margin = COALESCE($6::numeric, clear_margin), updated_at = now(), updated_by = $7 "
-        "WHERE metric = $1 RETURNING " THR_JSON "::text",
-        7, p, err, sizeof err);
-    if (!r) {
-        if (strcmp(db_last_sqlstate(c), "23514") == 0)
-            bad(req, "critical must be past warning in the metric's direction");
-        else
-            query_failed(req, c, err);
-    } else if (PQntuples(r) == 0) {
-        http_reply_error(req, 404, "not_found", "unknown metric", NULL);
-    } else {
-        log_info("risk threshold changed", "metric", metric, "by", user);
-        reply_json_text(req, r, "{}");
+    thr_ctx x = {.p = p, .op = &op};
+    if (db_tx(a->app->db, thr_tx, &x, err, sizeof err) != 0) {
+        free(x.row);
+        if (x.st == 404)
+            http_reply_error(req, 404, "not_found", x.msg, NULL);
+        else if (x.st == 400)
+            bad(req, x.msg);
+        else if (x.st != 0)
+            http_reply_error(req, x.st, opsig_code(x.st), x.msg, NULL);
+        else {
+            log_warn("threshold change failed", "error", err);
+            http_reply_error(req, 503, "unavailable", "database unavailable", NULL);
+        }
+        return;
     }
-    PQclear(r);
-    db_release(a->app->db, c);
+    log_info("risk threshold changed", "metric", metric, "by", user, "wallet", op.wallet_hex);
+    cJSON *row = cJSON_Parse(x.row);
+    free(x.row);
+    http_reply_ok(req, 200, row ? row : cJSON_CreateObject());
 }
 
 /* ---------------------------------------------------------------- daily report */

@@ -180,35 +180,6 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
     publish(d);
 }
 
-static int from_devchain(const char *path, const char *key, char *out, size_t len)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char *buf = util_malloc(1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    const char *v =
-        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "contracts"), key));
-    int rc = v ? 0 : -1;
-    if (v)
-        util_strlcpy(out, v, len);
-    cJSON_Delete(j);
-    return rc;
-}
-
-static int norm_addr(const char *in, char out[43])
-{
-    uint8_t b[20];
-    if (hex_addr_parse(in, b, NULL, 0) != 0)
-        return -1;
-    hex_encode(b, 20, 1, out, 43);
-    return 0;
-}
-
 int main(void)
 {
     char err[CFG_ERRLEN];
@@ -224,17 +195,15 @@ int main(void)
     signer *sg = NULL;
     pthread_t ob_thread;
     int ob_started = 0;
-    char vault[64] = "";
-    if (vault_addr && *vault_addr)
-        util_strlcpy(vault, vault_addr, sizeof vault);
-    else if (devchain_json && *devchain_json &&
-             from_devchain(devchain_json, "vault", vault, sizeof vault))
-        log_error("cannot read the vault from devchain.json", "path", devchain_json);
-    if (norm_addr(vault, d.app.vault) != 0) {
-        log_error("PAIMON_VAULT_ADDRESS (or PAIMON_DEVCHAIN_JSON) must give the vault address");
+    if (cfg_address(vault_addr, devchain_json, "contracts.vault", d.app.vault, sizeof d.app.vault,
+                    err, sizeof err) != 0) {
+        log_error("PAIMON_VAULT_ADDRESS (or PAIMON_DEVCHAIN_JSON) must give the vault address",
+                  "error", err);
         goto out;
     }
-    if (market_addr && *market_addr && norm_addr(market_addr, d.app.market) != 0) {
+    if (market_addr && *market_addr &&
+        cfg_address(market_addr, NULL, "market", d.app.market, sizeof d.app.market, err,
+                    sizeof err) != 0) {
         log_error("PAIMON_MARKET_ADDRESS is not an address");
         goto out;
     }

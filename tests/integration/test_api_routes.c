@@ -31,6 +31,7 @@
 #include "hex.h"
 #include "jsonschema.h"
 #include "money.h"
+#include "opsig.h"
 #include "util.h"
 
 /* ---------- state ---------- */
@@ -51,7 +52,16 @@ static struct {
     char *refresh; /* its refresh token */
     char *as;      /* when set, calls carry this token instead (owned; reset before each test) */
     unsigned char *called; /* per gw_routes entry */
+    /* users with a linked wallet who sign operations (libcommon/opsig.h): the bootstrap
+     * super_admin on the vault's admin account (ADMIN_ROLE), an admin on the rebalancer
+     * account (REBALANCER_ROLE), an admin on a spare account (no on-chain role) */
+    char *sg_tok[3];
+    uint8_t sg_key[3][32];
+    unsigned long long sg_nonce;
 } g;
+enum { SG_ADMIN, SG_REB, SG_NOROLE };
+static char *op_body(const char *action, const char *target, const char *params, int signer);
+static void as_signer(int signer);
 
 typedef struct {
     long status;
@@ -568,6 +578,8 @@ static int group_teardown(void **state)
     free(g.refresh);
     free(g.as);
     free(g.called);
+    for (int i = 0; i < 3; i++)
+        free(g.sg_tok[i]);
     return 0;
 }
 
@@ -692,12 +704,20 @@ static void test_auth_and_admin_routes(void **st)
     expect_error(404, "not_found", "POST", "/api/v1/admin/dlq/1-0/replay", NULL);
     expect(&j, 200, "GET", "/api/v1/admin/system", NULL);
     cJSON_Delete(j);
-    d = expect(&j, 200, "POST", "/api/v1/admin/pause", "{\"reason\":\"routes test\"}");
+    /* pause and resume are signed operations the gateway verifies */
+    as_signer(SG_ADMIN);
+    char *ob = op_body("gateway.pause", "", "{\"reason\":\"routes test\"}", SG_ADMIN);
+    d = expect(&j, 200, "POST", "/api/v1/admin/pause", ob);
+    free(ob);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(d, "paused")));
     cJSON_Delete(j);
-    d = expect(&j, 200, "POST", "/api/v1/admin/resume", NULL);
+    ob = op_body("gateway.resume", "", "{}", SG_ADMIN);
+    d = expect(&j, 200, "POST", "/api/v1/admin/resume", ob);
+    free(ob);
     assert_false(cJSON_IsTrue(cJSON_GetObjectItem(d, "paused")));
     cJSON_Delete(j);
+    free(g.as);
+    g.as = NULL;
     /* every service is up: the deep health says so */
     d = expect(&j, 200, "GET", "/api/v1/admin/health", NULL);
     cJSON *svcs = cJSON_GetObjectItem(d, "services");
@@ -861,8 +881,11 @@ static void test_approval_routes(void **st)
     sig[0] = '0';
     sig[1] = 'x';
     sig[132] = '\0';
-    snprintf(body, sizeof body,
-             "{\"signature\":\"%s\",\"nonce\":\"1\",\"deadline\":\"4102444800\"}", sig);
+    /* (the bootstrap admin has a linked wallet since test_signers: a near deadline gets
+     * the vote to the signature check) */
+    long long dl = (long long)time(NULL) + 600;
+    snprintf(body, sizeof body, "{\"signature\":\"%s\",\"nonce\":\"1\",\"deadline\":\"%lld\"}", sig,
+             dl);
     resp r;
     cJSON *e = call(&r, "POST", "/api/v1/approvals/routes-ticket/approve", body, NULL);
     assert_true(r.status == 401 || r.status == 403);
@@ -870,9 +893,9 @@ static void test_approval_routes(void **st)
     cJSON_Delete(e);
     free(r.body);
     snprintf(body, sizeof body,
-             "{\"signature\":\"%s\",\"nonce\":\"1\",\"deadline\":\"4102444800\",\"reason\":"
+             "{\"signature\":\"%s\",\"nonce\":\"1\",\"deadline\":\"%lld\",\"reason\":"
              "\"no\"}",
-             sig);
+             sig, dl);
     e = call(&r, "POST", "/api/v1/approvals/routes-ticket/reject", body, NULL);
     assert_true(r.status == 401 || r.status == 403);
     assert_string_not_equal(str_of(cJSON_GetObjectItem(e, "error"), "code"), "validation_failed");
@@ -901,7 +924,10 @@ static void test_approval_routes(void **st)
     assert_non_null(kv);
     snprintf(body, sizeof body, "{\"%s\":\"%s\"}", kv->string, kv->valuestring);
     cJSON *j2 = NULL;
-    expect(&j2, 200, "PUT", "/api/v1/approvals/policies", body);
+    as_signer(SG_ADMIN);
+    char *ob = op_body("approval.policies.update", "", body, SG_ADMIN);
+    expect(&j2, 200, "PUT", "/api/v1/approvals/policies", ob);
+    free(ob);
     cJSON_Delete(j2);
     cJSON_Delete(j);
     assert_true(th_pg_scalar(g.pg, "SELECT count(*) FROM approval.approval_records WHERE "
@@ -951,6 +977,102 @@ static void nonce_of(char *domain, size_t dl, char *nonce, size_t nl)
     util_strlcpy(domain, str_of(d, "domain"), dl);
     util_strlcpy(nonce, str_of(d, "nonce"), nl);
     cJSON_Delete(j);
+}
+
+/* Links the account (devchain {address, privateKey}) to the user whose token calls carry
+ * now (g.as, else the bootstrap admin) with SIWE, then signs in with that wallet: the
+ * returned token (owned) carries the wallet the gateway forwards. key gets its key. */
+static char *link_wallet(const cJSON *acct, uint8_t key[32])
+{
+    const char *addr = str_of(acct, "address"), *khex = str_of(acct, "privateKey");
+    assert_non_null(addr);
+    assert_non_null(khex);
+    assert_int_equal(hex_decode_fixed(khex, key, 32, NULL, 0), 0);
+    char domain[128], nonce[96], msg[1024], sig[133];
+    cJSON *j = NULL;
+    nonce_of(domain, sizeof domain, nonce, sizeof nonce);
+    siwe_signed(domain, addr, nonce, key, msg, sizeof msg, sig);
+    char *body = siwe_body(msg, sig);
+    expect(&j, 201, "POST", "/api/v1/auth/siwe/link", body);
+    cJSON_Delete(j);
+    free(body);
+    nonce_of(domain, sizeof domain, nonce, sizeof nonce);
+    siwe_signed(domain, addr, nonce, key, msg, sizeof msg, sig);
+    body = siwe_body(msg, sig);
+    cJSON *d = expect(&j, 200, "POST", "/api/v1/auth/siwe/login", body);
+    char *t = strdup(str_of(d, "accessToken"));
+    cJSON_Delete(j);
+    free(body);
+    return t;
+}
+
+/* params (JSON object text) plus nonce, deadline (now + ahead_s) and the EIP-712
+ * Operation signature over (action, target, paramsHash) by key. Owned JSON text. */
+static char *op_body_n(const char *action, const char *target, const char *params,
+                       const uint8_t key[32], unsigned long long nonce, long ahead_s)
+{
+    cJSON *b = cJSON_Parse(params);
+    assert_non_null(b);
+    uint8_t ph[32], vault[20], s65[65];
+    assert_int_equal(opsig_params_hash(b, ph, NULL, 0), 0);
+    assert_int_equal(hex_addr_parse(g.vault, vault, NULL, 0), 0);
+    char ns[24], ds[24], sh[133];
+    snprintf(ns, sizeof ns, "%llu", nonce);
+    snprintf(ds, sizeof ds, "%lld", (long long)time(NULL) + ahead_s);
+    money_u256 n, d;
+    assert_int_equal(money_from_dec(&n, ns, NULL, 0), 0);
+    assert_int_equal(money_from_dec(&d, ds, NULL, 0), 0);
+    cJSON *typed =
+        opsig_typed_new(strtoull(g.chain_id, NULL, 10), vault, action, target, ph, &n, &d, NULL, 0);
+    assert_non_null(typed);
+    assert_int_equal(eip712_sign(typed, key, s65, NULL, 0), 0);
+    cJSON_Delete(typed);
+    hex_encode(s65, 65, 1, sh, sizeof sh);
+    cJSON_AddStringToObject(b, "nonce", ns);
+    cJSON_AddStringToObject(b, "deadline", ds);
+    cJSON_AddStringToObject(b, "signature", sh);
+    char *t = cJSON_PrintUnformatted(b);
+    cJSON_Delete(b);
+    return t;
+}
+
+/* Same with a fresh nonce and a 10-minute deadline. */
+static char *op_body(const char *action, const char *target, const char *params, int signer)
+{
+    return op_body_n(action, target, params, g.sg_key[signer], ++g.sg_nonce, 600);
+}
+
+/* Calls carry signer's token from now on (until the next test's setup). */
+static void as_signer(int signer)
+{
+    free(g.as);
+    g.as = strdup(g.sg_tok[signer]);
+}
+
+/* The signing users: see g.sg_tok. */
+static void test_signers(void **st)
+{
+    (void)st;
+    const cJSON *acc = cJSON_GetObjectItem(g.dc, "accounts");
+    g.sg_nonce = 1000;
+    g.sg_tok[SG_ADMIN] = link_wallet(cJSON_GetObjectItem(acc, "admin"), g.sg_key[SG_ADMIN]);
+    static const char *const EMAIL[] = {NULL, "rebalancer@example.com", "norole@example.com"};
+    for (int i = SG_REB; i <= SG_NOROLE; i++) {
+        char body[256];
+        cJSON *j = NULL;
+        free(g.as);
+        g.as = NULL; /* the bootstrap super_admin creates the user */
+        snprintf(body, sizeof body,
+                 "{\"email\":\"%s\",\"password\":\"signer-password-1\",\"role\":\"admin\"}",
+                 EMAIL[i]);
+        expect(&j, 201, "POST", "/api/v1/admin/users", body);
+        cJSON_Delete(j);
+        free(g.as);
+        g.as = login_as(EMAIL[i], "signer-password-1");
+        const cJSON *a = i == SG_REB ? cJSON_GetObjectItem(acc, "rebalancer")
+                                     : cJSON_GetArrayItem(cJSON_GetObjectItem(acc, "spare"), 0);
+        g.sg_tok[i] = link_wallet(a, g.sg_key[i]);
+    }
 }
 
 /* The EIP-712 vote goes through the gateway untouched and approval verifies it: an
@@ -1038,16 +1160,10 @@ static void test_rebalance_routes(void **st)
     cJSON_Delete(j);
     expect(&j, 200, "POST", "/api/v1/rebalance/preview", "{}");
     cJSON_Delete(j);
-    char sig[140], body[512];
-    memset(sig, 'b', sizeof sig);
-    sig[0] = '0';
-    sig[1] = 'x';
-    sig[132] = '\0';
-    snprintf(body, sizeof body,
-             "{\"signature\":\"%s\",\"nonce\":\"7\",\"deadline\":\"4102444800\",\"reason\":"
-             "\"routes test\"}",
-             sig);
+    as_signer(SG_REB);
+    char *body = op_body("rebalance.trigger", "", "{\"reason\":\"routes test\"}", SG_REB);
     d = expect(&j, 202, "POST", "/api/v1/rebalance/trigger", body);
+    free(body);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(d, "queued")));
     cJSON_Delete(j);
     /* the trigger records who asked (the gateway's user header) */
@@ -1057,16 +1173,9 @@ static void test_rebalance_routes(void **st)
                      1);
     expect_error(400, "validation_failed", "POST", "/api/v1/rebalance/trigger",
                  "{\"reason\":\"unsigned\"}");
-    /* KNOWN BUG (services/rebalance/api.c, reported): /v1/history without a cursor fails
-     * with "could not determine data type of parameter $2"; its 503 envelope is still
-     * checked against the document */
-    resp hr;
-    j = call(&hr, "GET", "/api/v1/rebalance/history?limit=5", NULL, NULL);
-    if (hr.status != 200)
-        fprintf(stderr, "KNOWN BUG: GET /api/v1/rebalance/history -> %ld\n", hr.status);
-    assert_true(hr.status == 200 || hr.status == 503);
-    free(hr.body);
-    d = cJSON_GetObjectItem(j, "data");
+    /* history without a cursor (its untyped `$2 IS NULL` used to fail with 503) */
+    d = expect(&j, 200, "GET", "/api/v1/rebalance/history?limit=5", NULL);
+    assert_true(cJSON_IsArray(cJSON_GetObjectItem(d, "items")));
     cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "items"), 0);
     if (first) {
         char path[200];
@@ -1083,14 +1192,22 @@ static void test_rebalance_routes(void **st)
     if (a0) {
         snprintf(path, sizeof path, "/api/v1/assets/%s", str_of(a0, "token"));
         cJSON *j2 = NULL;
-        cJSON *a = expect(&j2, 200, "PUT", path, "{\"slippage_bps\":77}");
+        char *ob =
+            op_body("rebalance.asset.update", str_of(a0, "token"), "{\"slippage_bps\":77}", SG_REB);
+        cJSON *a = expect(&j2, 200, "PUT", path, ob);
+        free(ob);
         assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItem(a, "slippage_bps")), 77);
+        /* the change records the gateway's user, not a placeholder */
+        assert_string_not_equal(str_of(a, "updated_by"), "api");
+        assert_string_not_equal(str_of(a, "updated_by"), "chain");
         cJSON_Delete(j2);
     }
     cJSON_Delete(j);
+    body = op_body("rebalance.asset.update", "0x000000000000000000000000000000000000dead",
+                   "{\"enabled\":false}", SG_REB);
     expect_error(404, "not_found", "PUT",
-                 "/api/v1/assets/0x000000000000000000000000000000000000dead",
-                 "{\"enabled\":false}");
+                 "/api/v1/assets/0x000000000000000000000000000000000000dead", body);
+    free(body);
 }
 
 /* The answer j (a success envelope) mutated by one of the changes below no longer
@@ -1201,7 +1318,12 @@ static void test_risk_and_fund_routes(void **st)
     snprintf(body, sizeof body, "{\"clear_margin\":%.0f}",
              cJSON_GetNumberValue(cJSON_GetObjectItem(t0, "clear_margin")));
     cJSON_Delete(j);
-    d = expect(&j, 200, "PUT", path, body);
+    as_signer(SG_ADMIN);
+    char *ob = op_body("risk.threshold.update", strrchr(path, '/') + 1, body, SG_ADMIN);
+    d = expect(&j, 200, "PUT", path, ob);
+    free(ob);
+    free(g.as);
+    g.as = NULL;
     assert_non_null(str_of(d, "updated_by"));
     cJSON_Delete(j);
 
@@ -1248,6 +1370,129 @@ static void test_risk_and_fund_routes(void **st)
 }
 
 /* Bad query values on the new routes: 4xx envelopes from the owning service, passed on. */
+/* Every signed operation: unsigned -> 400, signed by another wallet than the caller's
+ * linked one -> 401, a caller without the on-chain role (or, for the gateway's pause,
+ * without super_admin) -> 403, an expired deadline -> 401, and a replay of a body that
+ * succeeded -> 401; in each refused case nothing changed (the operation's own state and
+ * the nonce tables). */
+typedef struct sigop {
+    const char *method, *path, *action, *target;
+    char params[256];
+    int signer;
+    long ok;
+    char state_sql[256]; /* "" = the gateway's pause flag */
+} sigop;
+
+static char *state_of(const sigop *o)
+{
+    char buf[512];
+    if (!o->state_sql[0]) {
+        cJSON *j = NULL;
+        cJSON *d = expect(&j, 200, "GET", "/api/v1/admin/system", NULL);
+        snprintf(buf, sizeof buf, "%d", cJSON_IsTrue(cJSON_GetObjectItem(d, "paused")));
+        cJSON_Delete(j);
+    } else {
+        snprintf(buf, sizeof buf, "%s", th_pg_textf(g.pg, "%s", o->state_sql));
+    }
+    long long n = th_pg_scalar(g.pg, "SELECT (SELECT count(*) FROM api.operation_nonces) + "
+                                     "(SELECT count(*) FROM rebalance.operation_nonces) + "
+                                     "(SELECT count(*) FROM risk.operation_nonces) + "
+                                     "(SELECT count(*) FROM approval.operation_nonces)");
+    size_t l = strlen(buf);
+    snprintf(buf + l, sizeof buf - l, " nonces=%lld", n);
+    return strdup(buf);
+}
+
+static void test_operation_signatures(void **st)
+{
+    (void)st;
+    char token[64], metric[96], pkey[96], pval[96];
+    snprintf(token, sizeof token, "%s",
+             th_pg_textf(g.pg, "SELECT token FROM rebalance.asset_configs ORDER BY token LIMIT 1"));
+    snprintf(metric, sizeof metric, "%s",
+             th_pg_textf(g.pg, "SELECT metric FROM risk.risk_thresholds ORDER BY metric LIMIT 1"));
+    long long margin = th_pg_scalarf(
+        g.pg, "SELECT clear_margin::bigint FROM risk.risk_thresholds WHERE metric = '%s'", metric);
+    snprintf(pkey, sizeof pkey, "%s",
+             th_pg_textf(g.pg, "SELECT key FROM approval.approval_policies ORDER BY key LIMIT 1"));
+    snprintf(
+        pval, sizeof pval, "%s",
+        th_pg_textf(g.pg, "SELECT value FROM approval.approval_policies WHERE key = '%s'", pkey));
+    char apath[128], tpath[160];
+    snprintf(apath, sizeof apath, "/api/v1/assets/%s", token);
+    snprintf(tpath, sizeof tpath, "/api/v1/risk/thresholds/%s", metric);
+    sigop ops[6] = {
+        {"POST", "/api/v1/admin/pause", "gateway.pause", "", "{\"reason\":\"signed pause\"}",
+         SG_ADMIN, 200, ""},
+        {"POST", "/api/v1/admin/resume", "gateway.resume", "", "{}", SG_ADMIN, 200, ""},
+        {"POST", "/api/v1/rebalance/trigger", "rebalance.trigger", "",
+         "{\"reason\":\"signed trigger\"}", SG_REB, 202,
+         "SELECT count(*)::text FROM rebalance.rebalance_triggers"},
+        {"PUT", apath, "rebalance.asset.update", token, "{\"slippage_bps\":55}", SG_REB, 200, ""},
+        {"PUT", tpath, "risk.threshold.update", metric, "", SG_ADMIN, 200, ""},
+        {"PUT", "/api/v1/approvals/policies", "approval.policies.update", "", "", SG_ADMIN, 200,
+         "SELECT count(*)::text FROM approval.approval_records WHERE action = 'policy_changed'"},
+    };
+    snprintf(ops[3].state_sql, sizeof ops[3].state_sql,
+             "SELECT slippage_bps::text || ' ' || updated_by FROM rebalance.asset_configs WHERE "
+             "token = '%s'",
+             token);
+    snprintf(ops[4].params, sizeof ops[4].params, "{\"clear_margin\":%lld}", margin + 1);
+    snprintf(ops[4].state_sql, sizeof ops[4].state_sql,
+             "SELECT clear_margin::text FROM risk.risk_thresholds WHERE metric = '%s'", metric);
+    snprintf(ops[5].params, sizeof ops[5].params, "{\"%s\":\"%s\"}", pkey, pval);
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        const sigop *o = &ops[i];
+        fprintf(stderr, "# %s %s\n", o->method, o->path);
+        as_signer(o->signer);
+        char *s0 = state_of(o);
+        /* unsigned: the gateway refuses the body */
+        expect_error(400, "validation_failed", o->method, o->path, o->params);
+        /* signed by a wallet that is not the caller's */
+        char *b =
+            op_body_n(o->action, o->target, o->params, g.sg_key[SG_NOROLE], ++g.sg_nonce, 600);
+        expect_error(401, "invalid_signature", o->method, o->path, b);
+        free(b);
+        /* signed over another target / action */
+        b = op_body(o->action, "other", o->params, o->signer);
+        expect_error(401, "invalid_signature", o->method, o->path, b);
+        free(b);
+        /* expired */
+        b = op_body_n(o->action, o->target, o->params, g.sg_key[o->signer], ++g.sg_nonce, -5);
+        expect_error(401, "invalid_signature", o->method, o->path, b);
+        free(b);
+        /* a caller whose wallet lacks the role */
+        as_signer(SG_NOROLE);
+        b = op_body(o->action, o->target, o->params, SG_NOROLE);
+        expect_error(403, "forbidden", o->method, o->path, b);
+        free(b);
+        as_signer(o->signer);
+        char *s1 = state_of(o);
+        assert_string_equal(s0, s1);
+        /* the real thing, then its replay */
+        b = op_body(o->action, o->target, o->params, o->signer);
+        cJSON *j = NULL;
+        expect(&j, o->ok, o->method, o->path, b);
+        cJSON_Delete(j);
+        char *s2 = state_of(o);
+        assert_string_not_equal(s1, s2);
+        expect_error(401, "invalid_signature", o->method, o->path, b);
+        char *s3 = state_of(o);
+        assert_string_equal(s2, s3);
+        free(b);
+        free(s0);
+        free(s1);
+        free(s2);
+        free(s3);
+    }
+    /* the nonce is per wallet: a nonce the rebalancer used is still free for the admin's
+     * wallet, and the signer of each recorded nonce is the caller's linked wallet */
+    assert_int_equal(th_pg_scalar(g.pg, "SELECT count(*) FROM rebalance.operation_nonces WHERE "
+                                        "wallet = lower(wallet) AND action IN "
+                                        "('rebalance.trigger', 'rebalance.asset.update')"),
+                     th_pg_scalar(g.pg, "SELECT count(*) FROM rebalance.operation_nonces"));
+}
+
 static void test_bad_queries(void **st)
 {
     (void)st;
@@ -1393,7 +1638,9 @@ static void test_service_down(void **st)
         {SVC_APPROVAL, "GET", "/api/v1/approvals", NULL},
         {SVC_REBALANCE, "GET", "/api/v1/rebalance/status", NULL},
         {SVC_REBALANCE, "PUT", "/api/v1/assets/0x0000000000000000000000000000000000000001",
-         "{\"enabled\":true}"},
+         "{\"enabled\":true,\"nonce\":\"1\",\"deadline\":\"4102444800\",\"signature\":\"0x"
+         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}"},
         {SVC_RISK, "GET", "/api/v1/fund/overview", NULL},
         {SVC_RISK, "GET", "/api/v1/fund/nav", NULL},
         {SVC_RISK, "GET", "/api/v1/reports/range?from=2026-01-01&to=2026-01-02", NULL},
@@ -1447,6 +1694,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         /* one stack for the whole file, started by the first test; order matters */
         cmocka_unit_test_setup(test_start_stack, as_admin),
+        cmocka_unit_test_setup(test_signers, as_admin),
         cmocka_unit_test_setup(test_auth_and_admin_routes, as_admin),
         cmocka_unit_test_setup(test_notifier_routes, as_admin),
         cmocka_unit_test_setup(test_chain_routes, as_admin),
@@ -1454,6 +1702,7 @@ int main(void)
         cmocka_unit_test_setup(test_signed_vote, as_admin),
         cmocka_unit_test_setup(test_rebalance_routes, as_admin),
         cmocka_unit_test_setup(test_risk_and_fund_routes, as_admin),
+        cmocka_unit_test_setup(test_operation_signatures, as_admin),
         cmocka_unit_test_setup(test_bad_queries, as_admin),
         cmocka_unit_test_setup(test_rbac_matrix, as_admin),
         cmocka_unit_test_setup(test_service_down, as_admin),

@@ -26,8 +26,11 @@
 #include "abi.h"
 #include "bus.h"
 #include "devchain_fixture.h"
+#include "eip712.h"
 #include "envelope.h"
 #include "harness.h"
+#include "hex.h"
+#include "opsig.h"
 #include "util.h"
 
 static struct {
@@ -57,6 +60,38 @@ static size_t sink(char *p, size_t sz, size_t n, void *ud)
         b->data[b->len] = '\0';
     }
     return k;
+}
+
+/* params plus nonce / deadline / the EIP-712 Operation signature (libcommon/opsig.h)
+ * "approval.policies.update" by the devchain admin, whose wallet holds ADMIN_ROLE;
+ * the admin's address goes to addr. */
+static void signed_policies(const char *params, unsigned nonce, char *out, size_t outlen,
+                            char addr[DC_ADDR_LEN])
+{
+    uint8_t key[32], vault[20], ph[32], sig[65];
+    assert_int_equal(dc_account(&g.dc, "admin", -1, addr, key), 0);
+    assert_int_equal(hex_addr_parse(g.vault, vault, NULL, 0), 0);
+    cJSON *b = cJSON_Parse(params);
+    assert_int_equal(opsig_params_hash(b, ph, NULL, 0), 0);
+    char ns[16], ds[24], sh[HEX_STRLEN(65)];
+    snprintf(ns, sizeof ns, "%u", nonce);
+    snprintf(ds, sizeof ds, "%lld", (long long)(util_now_ms() / 1000 + 600));
+    money_u256 n, d;
+    money_from_dec(&n, ns, NULL, 0);
+    money_from_dec(&d, ds, NULL, 0);
+    cJSON *t =
+        opsig_typed_new(g.dc.chain_id, vault, "approval.policies.update", "", ph, &n, &d, NULL, 0);
+    assert_non_null(t);
+    assert_int_equal(eip712_sign(t, key, sig, NULL, 0), 0);
+    cJSON_Delete(t);
+    hex_encode(sig, 65, 1, sh, sizeof sh);
+    cJSON_AddStringToObject(b, "nonce", ns);
+    cJSON_AddStringToObject(b, "deadline", ds);
+    cJSON_AddStringToObject(b, "signature", sh);
+    char *txt = cJSON_PrintUnformatted(b);
+    cJSON_Delete(b);
+    util_strlcpy(out, txt, outlen);
+    free(txt);
 }
 
 static long http_as(int port, const char *method, const char *path, const char *body,
@@ -252,8 +287,19 @@ static void test_daemon_end_to_end(void **state)
     assert_int_equal(
         http(port, "PUT", "/v1/policies", "{\"threshold.standard\":\"-5\"}", "admin", NULL), 400);
     assert_int_equal(http(port, "PUT", "/v1/policies", "{\"nope\":\"5\"}", "admin", NULL), 400);
+    /* unsigned: 400; signed by the admin's wallet: 200; replayed: 401, nothing written */
     assert_int_equal(
-        http(port, "PUT", "/v1/policies", "{\"threshold.standard\":\"5\"}", "admin", NULL), 200);
+        http(port, "PUT", "/v1/policies", "{\"threshold.standard\":\"5\"}", "admin", NULL), 400);
+    char sb[1024], admin[DC_ADDR_LEN];
+    signed_policies("{\"threshold.standard\":\"5\"}", 1, sb, sizeof sb, admin);
+    assert_int_equal(http_as(port, "PUT", "/v1/policies", sb, "tester", "admin", admin, NULL), 200);
+    long long changed = th_pg_scalar(
+        pg, "SELECT count(*) FROM approval.approval_records WHERE action = 'policy_changed'");
+    assert_int_equal(http_as(port, "PUT", "/v1/policies", sb, "tester", "admin", admin, NULL), 401);
+    assert_int_equal(th_pg_scalar(pg,
+                                  "SELECT count(*) FROM approval.approval_records WHERE action = "
+                                  "'policy_changed'"),
+                     changed);
     assert_int_equal(http(port, "GET", "/v1/policies", NULL, NULL, &j), 200);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "data"),
                                                                  "threshold.standard")),

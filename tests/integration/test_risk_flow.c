@@ -37,11 +37,13 @@
 #include "abi.h"
 #include "bus.h"
 #include "db.h"
+#include "eip712.h"
 #include "envelope.h"
 #include "harness.h"
 #include "hex.h"
 #include "http.h"
 #include "migrate.h"
+#include "opsig.h"
 #include "outbox.h"
 #include "risk/api.h"
 #include "risk/emergency.h"
@@ -50,6 +52,7 @@
 #include "risk/outmsg.h"
 #include "risk/snapshot.h"
 #include "rpc.h"
+#include "secp.h"
 #include "signer.h"
 #include "util.h"
 
@@ -990,6 +993,41 @@ static cJSON *http(int *status, const char *method, const char *path, const char
     return j;
 }
 
+/* params plus nonce / deadline / the EIP-712 Operation "risk.threshold.update" signature
+ * (libcommon/opsig.h) over metric by key_hex; hdrs gets the gateway's headers for user
+ * u1 with role and that key's wallet. Owned body. */
+static char *thr_signed(const char *metric, const char *params, const char *key_hex, unsigned nonce,
+                        const char *role, char *hdrs, size_t hl)
+{
+    uint8_t key[32], vault[20], ph[32], sig[65], addr[20];
+    assert_int_equal(hex_decode_fixed(key_hex, key, 32, NULL, 0), 0);
+    assert_int_equal(secp_pubkey_address(key, addr, NULL, 0), 0);
+    assert_int_equal(hex_addr_parse(g.app.vault, vault, NULL, 0), 0);
+    cJSON *b = cJSON_Parse(params);
+    assert_int_equal(opsig_params_hash(b, ph, NULL, 0), 0);
+    char ns[16], ds[24], sh[HEX_STRLEN(65)], ah[HEX_ADDR_STRLEN];
+    snprintf(ns, sizeof ns, "%u", nonce);
+    snprintf(ds, sizeof ds, "%lld", (long long)(util_now_ms() / 1000 + 600));
+    money_u256 n, d;
+    money_from_dec(&n, ns, NULL, 0);
+    money_from_dec(&d, ds, NULL, 0);
+    cJSON *t = opsig_typed_new(g.app.chain_id, vault, "risk.threshold.update", metric, ph, &n, &d,
+                               NULL, 0);
+    assert_non_null(t);
+    assert_int_equal(eip712_sign(t, key, sig, NULL, 0), 0);
+    cJSON_Delete(t);
+    hex_encode(sig, 65, 1, sh, sizeof sh);
+    hex_encode(addr, 20, 1, ah, sizeof ah);
+    cJSON_AddStringToObject(b, "nonce", ns);
+    cJSON_AddStringToObject(b, "deadline", ds);
+    cJSON_AddStringToObject(b, "signature", sh);
+    char *txt = cJSON_PrintUnformatted(b);
+    cJSON_Delete(b);
+    snprintf(hdrs, hl, "-H 'X-Paimon-User: u1' -H 'X-Paimon-Role: %s' -H 'X-Paimon-Wallet: %s'",
+             role, ah);
+    return txt;
+}
+
 static cJSON *http_body_req(int *status, const char *method, const char *path, const char *hdrs,
                             const char *body)
 {
@@ -1107,16 +1145,48 @@ static void test_api(void **state)
                       "-H 'X-Paimon-User: u1' -H 'X-Paimon-Role: viewer'", "{\"warning\":900}");
     assert_int_equal(st, 403);
     cJSON_Delete(j);
-    j = http_body_req(&st, "PUT", "/v1/risk/thresholds/liquidity.l1_ratio",
-                      "-H 'X-Paimon-User: u1' -H 'X-Paimon-Role: admin'", "{\"critical\":900}");
-    assert_int_equal(st, 400); /* critical 9 %% above warning 8 %% for a "below" metric */
-    cJSON_Delete(j);
-    j = http_body_req(&st, "PUT", "/v1/risk/thresholds/liquidity.l1_ratio",
-                      "-H 'X-Paimon-User: u1' -H 'X-Paimon-Role: admin'",
+    /* unsigned: 400, nothing changed */
+    const char *L1 = "/v1/risk/thresholds/liquidity.l1_ratio";
+    const char *THR_SQL = "SELECT warning::text || '/' || COALESCE(critical::text, '-') || '/' || "
+                          "clear_margin::text FROM risk.risk_thresholds WHERE metric = "
+                          "'liquidity.l1_ratio'";
+    char before[128], hdrs[256];
+    util_strlcpy(before, th_pg_textf(g.pg, "%s", THR_SQL), sizeof before);
+    j = http_body_req(&st, "PUT", L1, "-H 'X-Paimon-User: u1' -H 'X-Paimon-Role: admin'",
                       "{\"warning\":1300,\"clear_margin\":20}");
+    assert_int_equal(st, 400);
+    cJSON_Delete(j);
+    /* signed by the guardian, whose wallet holds OPERATOR_ROLE but not ADMIN_ROLE: 403 */
+    char *b = thr_signed("liquidity.l1_ratio", "{\"warning\":1300,\"clear_margin\":20}",
+                         g.guardian_key, 1, "admin", hdrs, sizeof hdrs);
+    j = http_body_req(&st, "PUT", L1, hdrs, b);
+    free(b);
+    assert_int_equal(st, 403);
+    cJSON_Delete(j);
+    assert_string_equal(th_pg_textf(g.pg, "%s", THR_SQL), before);
+    /* the vault admin's signature; critical 9 %% above warning 8 %% for a "below" metric */
+    b = thr_signed("liquidity.l1_ratio", "{\"critical\":900}", g.admin_key, 2, "admin", hdrs,
+                   sizeof hdrs);
+    j = http_body_req(&st, "PUT", L1, hdrs, b);
+    assert_int_equal(st, 400);
+    cJSON_Delete(j);
+    free(b);
+    /* the refused change did not burn its nonce: nothing was written */
+    assert_int_equal(th_pg_scalar(g.pg, "SELECT count(*) FROM risk.operation_nonces"), 0);
+    b = thr_signed("liquidity.l1_ratio", "{\"warning\":1300,\"clear_margin\":20}", g.admin_key, 3,
+                   "admin", hdrs, sizeof hdrs);
+    j = http_body_req(&st, "PUT", L1, hdrs, b);
     assert_int_equal(st, 200);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(data(j), "updated_by")), "u1");
     cJSON_Delete(j);
+    /* replayed: 401, nothing written */
+    util_strlcpy(before, th_pg_textf(g.pg, "%s", THR_SQL), sizeof before);
+    j = http_body_req(&st, "PUT", L1, hdrs, b);
+    assert_int_equal(st, 401);
+    cJSON_Delete(j);
+    free(b);
+    assert_string_equal(th_pg_textf(g.pg, "%s", THR_SQL), before);
+    assert_int_equal(th_pg_scalar(g.pg, "SELECT count(*) FROM risk.operation_nonces"), 1);
     /* the next cycle judges L1 = 12 %% against the new 13 %% warning */
     quiet_concentration();
     cycle(util_now_ms(), &cr);

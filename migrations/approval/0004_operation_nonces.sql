@@ -1,0 +1,2 @@
+-- approval: replay guard of signed sensitive operations (libcommon/opsig.h).
+-- include: operation_nonces.sql
