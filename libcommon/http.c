@@ -52,6 +52,8 @@ typedef struct {
     void *ud;
 } check;
 
+#define HTTP_METRICS_MEMO 32
+
 struct http_server {
     struct event_base *base;
     struct evhttp *http;
@@ -66,6 +68,16 @@ struct http_server {
     check *checks;
     size_t nchecks, capchecks;
     http_request *live; /* every wrapper not yet freed */
+    /* Series already looked up, by (route pattern, method, status): both strings are
+     * stable pointers, and a server only runs on its own loop, so no lock. Spares the
+     * registry's label parsing and mutex on every request. */
+    struct {
+        const char *route, *method;
+        int status;
+        metrics_counter *count;
+        metrics_histogram *latency;
+    } memo[HTTP_METRICS_MEMO];
+    unsigned memo_next;
 };
 
 struct http_request {
@@ -293,19 +305,35 @@ static void request_free(http_request *req)
 static void record_metrics(http_request *req, int status)
 {
     http_server *s = req->srv;
+    double secs = (double)(util_mono_us() - req->start_us) / 1e6;
+    for (int i = 0; i < HTTP_METRICS_MEMO; i++)
+        if (s->memo[i].route == req->route_label && s->memo[i].method == req->method &&
+            s->memo[i].status == status) {
+            metrics_counter_inc(s->memo[i].count);
+            metrics_histogram_observe(s->memo[i].latency, secs);
+            return;
+        }
     char route_esc[HTTP_LABEL_MAX];
     char labels[HTTP_LABEL_MAX + 64];
     label_escape(route_esc, sizeof route_esc, req->route_label);
     snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%d\"", req->method,
              route_esc, status);
-    metrics_counter_inc(metrics_counter_get(s->metrics, "http_requests_total",
-                                            "HTTP requests served, by route and status", labels));
+    metrics_counter *count = metrics_counter_get(
+        s->metrics, "http_requests_total", "HTTP requests served, by route and status", labels);
     snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", req->method, route_esc);
-    double secs = (double)(util_mono_us() - req->start_us) / 1e6;
-    metrics_histogram_observe(metrics_histogram_get(s->metrics, "http_request_duration_seconds",
-                                                    "HTTP request latency in seconds", labels, NULL,
-                                                    0),
-                              secs);
+    metrics_histogram *latency =
+        metrics_histogram_get(s->metrics, "http_request_duration_seconds",
+                              "HTTP request latency in seconds", labels, NULL, 0);
+    metrics_counter_inc(count);
+    metrics_histogram_observe(latency, secs);
+    if (count && latency) {
+        unsigned i = s->memo_next++ % HTTP_METRICS_MEMO;
+        s->memo[i].route = req->route_label;
+        s->memo[i].method = req->method;
+        s->memo[i].status = status;
+        s->memo[i].count = count;
+        s->memo[i].latency = latency;
+    }
 }
 
 static void reply_raw(http_request *req, int status, const char *content_type, const char *body,
@@ -440,6 +468,30 @@ void http_reply_ok(http_request *req, int status, cJSON *data)
     cJSON_AddItemToObject(root, "data", data);
     envelope_finish(req, root);
     reply_cjson(req, status, root);
+}
+
+void http_reply_ok_raw(http_request *req, int status, const char *data_json, size_t len)
+{
+    if (!req)
+        return;
+    if (!data_json || len == 0) {
+        http_reply_ok(req, status, NULL);
+        return;
+    }
+    /* same key order as http_reply_ok; the request id is [A-Za-z0-9._-] only, so it
+     * needs no escaping */
+    static const char head[] = "{\"success\":true,\"data\":";
+    char tail[256], ts[64];
+    iso_timestamp(ts, sizeof ts);
+    int tn =
+        snprintf(tail, sizeof tail, ",\"timestamp\":\"%s\",\"requestId\":\"%s\"}", ts, req->id);
+    size_t hn = sizeof head - 1, n = hn + len + (size_t)tn;
+    char *buf = util_malloc(n);
+    memcpy(buf, head, hn);
+    memcpy(buf + hn, data_json, len);
+    memcpy(buf + hn + len, tail, (size_t)tn);
+    reply_raw(req, status, "application/json", buf, n);
+    free(buf);
 }
 
 void http_reply_error(http_request *req, int status, const char *code, const char *message,
@@ -920,8 +972,10 @@ int http_add_check(http_server *s, const char *name, http_check_fn fn, void *ud)
 
 void http_set_metrics(http_server *s, metrics_registry *reg)
 {
-    if (s)
-        s->metrics = reg ? reg : metrics_global();
+    if (!s)
+        return;
+    s->metrics = reg ? reg : metrics_global();
+    memset(s->memo, 0, sizeof s->memo); /* its series belong to the previous registry */
 }
 
 /* A listening socket with SO_REUSEPORT; -1 on failure. */

@@ -131,6 +131,9 @@ void http_reply_text(http_request *req, int status, const char *content_type, co
 /* {"success":true,"data":data,"timestamp":"...Z","requestId":"..."}; data may be NULL
  * (-> null). */
 void http_reply_ok(http_request *req, int status, cJSON *data);
+/* The same envelope around data that is already encoded JSON (borrowed, len bytes):
+ * a cached answer goes out without being parsed or printed again. */
+void http_reply_ok_raw(http_request *req, int status, const char *data_json, size_t len);
 /* {"success":false,"error":{"code","message","details"},"timestamp","requestId"};
  * details may be NULL (-> null). message is shown to the client: never put internals
  * (SQL, stack, paths) in it. */

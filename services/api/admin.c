@@ -674,11 +674,12 @@ void h_proxy(gw_ctx *c)
      * loop per TTL, however many clients poll */
     int cacheable = (rt->flags & GW_CACHE) && strcmp(http_method(req), "GET") == 0;
     if (cacheable) {
-        const cJSON *hit = gw_cache_get(c, full);
+        size_t hit_len = 0;
+        const char *hit = gw_cache_get(c, full, &hit_len);
         if (hit) {
             evhttp_uri_free(u);
             gw_header(c, "X-Cache", "hit");
-            gw_ok(c, 200, cJSON_Duplicate(hit, 1));
+            gw_ok_raw(c, 200, hit, hit_len);
             return;
         }
     }

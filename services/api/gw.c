@@ -53,7 +53,8 @@ typedef struct token_slot {
 
 typedef struct cache_slot {
     char key[512];
-    cJSON *data;
+    char *json; /* the answer's data, encoded */
+    size_t len;
     int64_t expires_ms;       /* monotonic */
     int64_t refresh_until_ms; /* a caller is fetching a fresh answer until then */
 } cache_slot;
@@ -214,22 +215,23 @@ redisContext *gw_redis(gw_ctx *c, char *err, size_t errlen)
 
 /* ---------- hot-read cache ---------- */
 
-const cJSON *gw_cache_get(gw_ctx *c, const char *key)
+const char *gw_cache_get(gw_ctx *c, const char *key, size_t *len)
 {
     int64_t now = util_mono_ms();
     int64_t ttl = c->loop->g->cfg->cache_ttl_ms;
     for (int i = 0; i < CACHE_SLOTS; i++) {
         cache_slot *s = &c->loop->cache[i];
-        if (!s->data || strcmp(s->key, key) != 0)
+        if (!s->json || strcmp(s->key, key) != 0)
             continue;
+        *len = s->len;
         if (s->expires_ms > now)
-            return s->data;
+            return s->json;
         /* Expired: the first caller refreshes it; the ones arriving while that fetch is
          * in flight get the previous answer instead of all going upstream at once (at
          * thousands of requests a second, that stampede every TTL was the gateway's
          * p99). Never past one more TTL, so an answer is at most 2 x TTL old. */
         if (now < s->expires_ms + ttl && now < s->refresh_until_ms)
-            return s->data;
+            return s->json;
         if (now < s->expires_ms + ttl)
             s->refresh_until_ms = now + ttl;
         return NULL;
@@ -246,10 +248,10 @@ void gw_cache_put(gw_ctx *c, const char *key, const cJSON *data)
     cache_slot *pick = NULL;
     int64_t now = util_mono_ms();
     for (int i = 0; i < CACHE_SLOTS && !pick; i++)
-        if (c->loop->cache[i].data && strcmp(c->loop->cache[i].key, key) == 0)
+        if (c->loop->cache[i].json && strcmp(c->loop->cache[i].key, key) == 0)
             pick = &c->loop->cache[i];
     for (int i = 0; i < CACHE_SLOTS && !pick; i++)
-        if (!c->loop->cache[i].data || c->loop->cache[i].expires_ms <= now)
+        if (!c->loop->cache[i].json || c->loop->cache[i].expires_ms <= now)
             pick = &c->loop->cache[i];
     if (!pick) {
         pick = &c->loop->cache[0];
@@ -257,8 +259,12 @@ void gw_cache_put(gw_ctx *c, const char *key, const cJSON *data)
             if (c->loop->cache[i].expires_ms < pick->expires_ms)
                 pick = &c->loop->cache[i];
     }
-    cJSON_Delete(pick->data);
-    pick->data = cJSON_Duplicate(data, 1);
+    char *json = cJSON_PrintUnformatted(data);
+    if (!json)
+        return;
+    cJSON_free(pick->json);
+    pick->json = json;
+    pick->len = strlen(json);
     util_strlcpy(pick->key, key, sizeof pick->key);
     pick->expires_ms = now + ttl;
     pick->refresh_until_ms = 0;
@@ -314,6 +320,13 @@ void gw_ok(gw_ctx *c, int status, cJSON *data)
 {
     audit(c, status);
     http_reply_ok(c->req, status, data);
+    ctx_free(c);
+}
+
+void gw_ok_raw(gw_ctx *c, int status, const char *data_json, size_t len)
+{
+    audit(c, status);
+    http_reply_ok_raw(c->req, status, data_json, len);
     ctx_free(c);
 }
 
@@ -1222,7 +1235,7 @@ void gw_free(gw *g)
             free(l->tokens[k].tok);
         http_server_free(l->http);
         for (int k = 0; k < CACHE_SLOTS; k++)
-            cJSON_Delete(l->cache[k].data);
+            cJSON_free(l->cache[k].json);
         if (l->redis)
             redisFree(l->redis);
         free(l->bindings);

@@ -122,17 +122,20 @@ int gw_via_api_key(gw_ctx *c);
 void gw_set_actor(gw_ctx *c, const char *actor);
 const char *gw_openapi_json(gw_ctx *c);
 
-/* Per-loop cache of hot reads (no locks: each loop has its own). get returns a
- * borrowed object valid until the handler returns, NULL when absent or stale; put
- * copies data. Keys longer than the slot are simply not cached. Once an entry
+/* Per-loop cache of hot reads (no locks: each loop has its own). get returns the
+ * answer's encoded JSON (borrowed, valid until the handler returns; *len set), NULL
+ * when absent or stale; put encodes data once, so a hit is a memcpy, never a
+ * parse or print. Keys longer than the slot are simply not cached. Once an entry
  * expires, the next get returns NULL (that caller fetches and puts) and, while that
  * fetch is in flight, other gets still return the old entry, for at most one more
  * TTL: no stampede upstream, and no answer older than 2 x cache_ttl_ms. */
-const cJSON *gw_cache_get(gw_ctx *c, const char *key);
+const char *gw_cache_get(gw_ctx *c, const char *key, size_t *len);
 void gw_cache_put(gw_ctx *c, const char *key, const cJSON *data);
 
 void gw_defer(gw_ctx *c);
 void gw_ok(gw_ctx *c, int status, cJSON *data);
+/* gw_ok with data already encoded as JSON (borrowed). */
+void gw_ok_raw(gw_ctx *c, int status, const char *data_json, size_t len);
 void gw_fail(gw_ctx *c, int status, const char *code, const char *message, cJSON *details);
 void gw_reply_raw(gw_ctx *c, int status, const char *content_type, const char *body, size_t len);
 void gw_header(gw_ctx *c, const char *name, const char *value);

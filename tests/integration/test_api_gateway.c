@@ -881,6 +881,14 @@ static void test_hot_read_cache(void **st)
         j = call(&r, "GET", "/api/v1/fund/overview", tok, NULL, NULL);
         assert_int_equal(r.status, 200);
         assert_true(hit_of(j) >= 1 && hit_of(j) <= 2);
+        /* a hit is spliced into a fresh envelope: its own request id, not the first's */
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "success")));
+        const char *rid = cJSON_GetStringValue(cJSON_GetObjectItem(j, "requestId"));
+        assert_non_null(rid);
+        char hdr[160];
+        snprintf(hdr, sizeof hdr, "X-Request-Id: %s", rid);
+        assert_non_null(strcasestr(r.headers, hdr));
+        assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItem(j, "timestamp")));
         cached += strcasestr(r.headers, "X-Cache: hit") != NULL;
         cJSON_Delete(j);
         free(r.body);
