@@ -507,6 +507,9 @@ typedef struct proxy {
     struct evhttp_connection *conn;
     char service[16];
     char cache_key[512]; /* "" = not cached */
+    char host[256];
+    int port;
+    char path[4200]; /* upstream path and query */
 } proxy;
 
 static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
@@ -606,6 +609,74 @@ static int service_index(const char *name)
     return -1;
 }
 
+/* Sends the request upstream; proxy_done answers the client. Takes p. */
+static void proxy_send(proxy *p)
+{
+    gw_ctx *c = p->c;
+    http_request *req = gw_req(c);
+    struct evhttp_connection *conn =
+        evhttp_connection_base_new(gw_base(c), NULL, p->host, (ev_uint16_t)p->port);
+    p->conn = conn;
+    if (!conn) {
+        free(p);
+        gw_internal(c, "cannot create upstream connection");
+        return;
+    }
+    evhttp_connection_set_timeout(conn, (int)((gw_cfg(c)->upstream_timeout_ms + 999) / 1000));
+    evhttp_connection_set_retries(conn, 0);
+    struct evhttp_request *ur = evhttp_request_new(proxy_done, p);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(ur);
+    evhttp_add_header(h, "Host", p->host);
+    evhttp_add_header(h, "X-Request-Id", http_request_id(req));
+    evhttp_add_header(h, "X-Paimon-User", gw_user_id(c));
+    /* rebalance records who asked for a manual trigger under this name */
+    evhttp_add_header(h, "X-User-Id", gw_user_id(c));
+    evhttp_add_header(h, "X-Paimon-Role", rbac_role_name(gw_role(c)));
+    if (gw_wallet(c)[0])
+        evhttp_add_header(h, "X-Paimon-Wallet", gw_wallet(c));
+    if (gw_cfg(c)->internal_token && *gw_cfg(c)->internal_token)
+        evhttp_add_header(h, "X-Internal-Token", gw_cfg(c)->internal_token);
+    enum evhttp_cmd_type cmd = EVHTTP_REQ_GET;
+    const char *m = http_method(req);
+    if (strcmp(m, "POST") == 0)
+        cmd = EVHTTP_REQ_POST;
+    else if (strcmp(m, "PUT") == 0)
+        cmd = EVHTTP_REQ_PUT;
+    else if (strcmp(m, "PATCH") == 0)
+        cmd = EVHTTP_REQ_PATCH;
+    else if (strcmp(m, "DELETE") == 0)
+        cmd = EVHTTP_REQ_DELETE;
+    if (gw_body(c)) {
+        char *txt = cJSON_PrintUnformatted(gw_body(c));
+        evhttp_add_header(h, "Content-Type", "application/json");
+        evbuffer_add(evhttp_request_get_output_buffer(ur), txt, strlen(txt));
+        cJSON_free(txt);
+    }
+    gw_defer(c);
+    if (evhttp_make_request(conn, ur, cmd, p->path) != 0) {
+        /* evhttp freed ur; the connection is ours to drop */
+        evhttp_connection_free(conn);
+        free(p);
+        gw_internal(c, "cannot send upstream request");
+    }
+}
+
+/* The Redis cache answered: a hit goes out as is, a miss goes upstream. */
+static void l2_done(gw_ctx *c, const char *json, size_t len, int closing, void *ud)
+{
+    proxy *p = ud;
+    if (closing) {
+        free(p);
+        gw_fail(c, 503, "shutting_down", "server is shutting down", NULL);
+    } else if (json) {
+        free(p);
+        gw_header(c, "X-Cache", "hit");
+        gw_ok_raw(c, 200, json, len);
+    } else {
+        proxy_send(p);
+    }
+}
+
 void h_proxy(gw_ctx *c)
 {
     http_request *req = gw_req(c);
@@ -671,7 +742,8 @@ void h_proxy(gw_ctx *c)
     const char *qs = http_query_string(req);
     snprintf(full, sizeof full, "%s%s%s", path, qs ? "?" : "", qs ? qs : "");
     /* hot reads whose answer is the same for every caller: at most one upstream call per
-     * loop per TTL, however many clients poll */
+     * loop per TTL, however many clients poll, and Redis shares an answer between loops
+     * and replicas */
     int cacheable = (rt->flags & GW_CACHE) && strcmp(http_method(req), "GET") == 0;
     if (cacheable) {
         size_t hit_len = 0;
@@ -685,53 +757,15 @@ void h_proxy(gw_ctx *c)
     }
     proxy *p = util_calloc(1, sizeof *p);
     p->c = c;
-    if (cacheable)
-        util_strlcpy(p->cache_key, full, sizeof p->cache_key);
     util_strlcpy(p->service, rt->service, sizeof p->service);
-    struct evhttp_connection *conn =
-        evhttp_connection_base_new(gw_base(c), NULL, host, (ev_uint16_t)(port > 0 ? port : 80));
+    util_strlcpy(p->host, host, sizeof p->host);
+    p->port = port > 0 ? port : 80;
+    util_strlcpy(p->path, full, sizeof p->path);
     evhttp_uri_free(u);
-    p->conn = conn;
-    if (!conn) {
-        free(p);
-        gw_internal(c, "cannot create upstream connection");
-        return;
+    if (cacheable) {
+        util_strlcpy(p->cache_key, full, sizeof p->cache_key);
+        if (gw_cache_l2_get(c, full, l2_done, p) == 0)
+            return;
     }
-    evhttp_connection_set_timeout(conn, (int)((gw_cfg(c)->upstream_timeout_ms + 999) / 1000));
-    evhttp_connection_set_retries(conn, 0);
-    struct evhttp_request *ur = evhttp_request_new(proxy_done, p);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(ur);
-    evhttp_add_header(h, "Host", host);
-    evhttp_add_header(h, "X-Request-Id", http_request_id(req));
-    evhttp_add_header(h, "X-Paimon-User", gw_user_id(c));
-    /* rebalance records who asked for a manual trigger under this name */
-    evhttp_add_header(h, "X-User-Id", gw_user_id(c));
-    evhttp_add_header(h, "X-Paimon-Role", rbac_role_name(gw_role(c)));
-    if (gw_wallet(c)[0])
-        evhttp_add_header(h, "X-Paimon-Wallet", gw_wallet(c));
-    if (gw_cfg(c)->internal_token && *gw_cfg(c)->internal_token)
-        evhttp_add_header(h, "X-Internal-Token", gw_cfg(c)->internal_token);
-    enum evhttp_cmd_type cmd = EVHTTP_REQ_GET;
-    const char *m = http_method(req);
-    if (strcmp(m, "POST") == 0)
-        cmd = EVHTTP_REQ_POST;
-    else if (strcmp(m, "PUT") == 0)
-        cmd = EVHTTP_REQ_PUT;
-    else if (strcmp(m, "PATCH") == 0)
-        cmd = EVHTTP_REQ_PATCH;
-    else if (strcmp(m, "DELETE") == 0)
-        cmd = EVHTTP_REQ_DELETE;
-    if (gw_body(c)) {
-        char *txt = cJSON_PrintUnformatted(gw_body(c));
-        evhttp_add_header(h, "Content-Type", "application/json");
-        evbuffer_add(evhttp_request_get_output_buffer(ur), txt, strlen(txt));
-        cJSON_free(txt);
-    }
-    gw_defer(c);
-    if (evhttp_make_request(conn, ur, cmd, full) != 0) {
-        /* evhttp freed ur; the connection is ours to drop */
-        evhttp_connection_free(conn);
-        free(p);
-        gw_internal(c, "cannot send upstream request");
-    }
+    proxy_send(p);
 }

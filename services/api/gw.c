@@ -239,35 +239,49 @@ const char *gw_cache_get(gw_ctx *c, const char *key, size_t *len)
     return NULL;
 }
 
+/* Takes json (malloc'd, owned) into this loop's slot for key, fresh until
+ * expires_ms (monotonic). */
+static void cache_store(gw_loop *l, const char *key, char *json, size_t len, int64_t expires_ms)
+{
+    /* the same key, else a free or stale slot, else the one expiring first */
+    cache_slot *pick = NULL;
+    int64_t now = util_mono_ms();
+    for (int i = 0; i < CACHE_SLOTS && !pick; i++)
+        if (l->cache[i].json && strcmp(l->cache[i].key, key) == 0)
+            pick = &l->cache[i];
+    for (int i = 0; i < CACHE_SLOTS && !pick; i++)
+        if (!l->cache[i].json || l->cache[i].expires_ms <= now)
+            pick = &l->cache[i];
+    if (!pick) {
+        pick = &l->cache[0];
+        for (int i = 1; i < CACHE_SLOTS; i++)
+            if (l->cache[i].expires_ms < pick->expires_ms)
+                pick = &l->cache[i];
+    }
+    free(pick->json);
+    pick->json = json;
+    pick->len = len;
+    util_strlcpy(pick->key, key, sizeof pick->key);
+    pick->expires_ms = expires_ms;
+    pick->refresh_until_ms = 0;
+}
+
+static void l2_put(gw_loop *l, const char *key, const char *json, size_t len);
+
 void gw_cache_put(gw_ctx *c, const char *key, const cJSON *data)
 {
     int64_t ttl = c->loop->g->cfg->cache_ttl_ms;
     if (ttl <= 0 || !data || strlen(key) >= sizeof c->loop->cache[0].key)
         return;
-    /* the same key, else a free or stale slot, else the one expiring first */
-    cache_slot *pick = NULL;
-    int64_t now = util_mono_ms();
-    for (int i = 0; i < CACHE_SLOTS && !pick; i++)
-        if (c->loop->cache[i].json && strcmp(c->loop->cache[i].key, key) == 0)
-            pick = &c->loop->cache[i];
-    for (int i = 0; i < CACHE_SLOTS && !pick; i++)
-        if (!c->loop->cache[i].json || c->loop->cache[i].expires_ms <= now)
-            pick = &c->loop->cache[i];
-    if (!pick) {
-        pick = &c->loop->cache[0];
-        for (int i = 1; i < CACHE_SLOTS; i++)
-            if (c->loop->cache[i].expires_ms < pick->expires_ms)
-                pick = &c->loop->cache[i];
-    }
-    char *json = cJSON_PrintUnformatted(data);
-    if (!json)
+    char *enc = cJSON_PrintUnformatted(data);
+    if (!enc)
         return;
-    cJSON_free(pick->json);
-    pick->json = json;
-    pick->len = strlen(json);
-    util_strlcpy(pick->key, key, sizeof pick->key);
-    pick->expires_ms = now + ttl;
-    pick->refresh_until_ms = 0;
+    size_t len = strlen(enc);
+    char *json = util_malloc(len + 1);
+    memcpy(json, enc, len + 1);
+    cJSON_free(enc);
+    l2_put(c->loop, key, json, len);
+    cache_store(c->loop, key, json, len, util_mono_ms() + ttl);
 }
 
 /* ---------- replies ---------- */
@@ -858,6 +872,129 @@ static void gate_send(gw_ctx *c)
     gate_done(c, NULL);
 }
 
+/* ---------- hot-read cache, Redis level ---------- */
+
+/* Behind each loop's cache sits one shared by every loop and replica: an entry is
+ * "<produced unix ms>:<data json>" under L2_PREFIX + key, expiring after one TTL. A
+ * loop that misses asks Redis before the service, so N loops x M replicas cost the
+ * service about one call per TTL instead of N x M. The production time travels with
+ * the entry, so a copy taken from Redis expires when the original does and the
+ * 2 x TTL bound on an answer's age still holds. */
+#define L2_PREFIX "paimon:api:cache:"
+
+static void l2_put(gw_loop *l, const char *key, const char *json, size_t len)
+{
+    redisAsyncContext *ac = gate_link(l);
+    if (!ac)
+        return;
+    char head[32];
+    int hn = snprintf(head, sizeof head, "%lld:", (long long)util_now_ms());
+    size_t n = (size_t)hn + len;
+    char *val = util_malloc(n);
+    memcpy(val, head, (size_t)hn);
+    memcpy(val + hn, json, len);
+    char px[24];
+    snprintf(px, sizeof px, "%lld", (long long)l->g->cfg->cache_ttl_ms);
+    size_t kl = strlen(L2_PREFIX) + strlen(key);
+    char *k = util_malloc(kl + 1);
+    snprintf(k, kl + 1, "%s%s", L2_PREFIX, key);
+    const char *argv[] = {"SET", k, val, "PX", px};
+    size_t argl[] = {3, kl, n, 2, strlen(px)};
+    /* best effort: a lost write only costs another loop one upstream call */
+    redisAsyncCommandArgv(ac, NULL, NULL, 5, argv, argl);
+    free(k);
+    free(val);
+}
+
+typedef struct l2_req {
+    gw_ctx *c;
+    gw_l2_cb cb;
+    void *ud;
+    char key[512];
+} l2_req;
+
+/* An entry as l2_put wrote it, not older than ttl: its age and the data's bounds. */
+static int l2_parse(const redisReply *r, int64_t ttl, int64_t *age, const char **json, size_t *len)
+{
+    if (!r || r->type != REDIS_REPLY_STRING || r->len < 3)
+        return -1;
+    const char *colon = memchr(r->str, ':', r->len);
+    if (!colon || colon == r->str || colon - r->str > 15)
+        return -1;
+    int64_t produced = 0;
+    for (const char *p = r->str; p < colon; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        produced = produced * 10 + (*p - '0');
+    }
+    *age = util_now_ms() - produced;
+    if (*age < 0)
+        *age = 0; /* another replica's clock runs ahead: count it as fresh */
+    if (*age >= ttl)
+        return -1;
+    *json = colon + 1;
+    *len = r->len - (size_t)(colon + 1 - r->str);
+    /* Redis is ours, but a corrupt value must not reach a client as our answer */
+    cJSON *j = cJSON_ParseWithLength(*json, *len);
+    int ok = j != NULL;
+    cJSON_Delete(j);
+    return ok ? 0 : -1;
+}
+
+static void l2_get_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    l2_req *q = priv;
+    gw_loop *l = q->c->loop;
+    l->ac_inflight--;
+    l->ac_progress_ms = util_mono_ms();
+    int64_t ttl = l->g->cfg->cache_ttl_ms, age = 0;
+    const char *json = NULL;
+    size_t len = 0;
+    if (!reply && l->closing) {
+        q->cb(q->c, NULL, 0, 1, q->ud);
+    } else if (l2_parse(reply, ttl, &age, &json, &len) == 0) {
+        char *copy = util_malloc(len + 1);
+        memcpy(copy, json, len);
+        copy[len] = '\0';
+        cache_store(l, q->key, copy, len, util_mono_ms() + (ttl - age));
+        q->cb(q->c, copy, len, 0, q->ud);
+    } else {
+        q->cb(q->c, NULL, 0, 0, q->ud);
+    }
+    free(q);
+}
+
+int gw_cache_l2_get(gw_ctx *c, const char *key, gw_l2_cb cb, void *ud)
+{
+    gw_loop *l = c->loop;
+    if (l->g->cfg->cache_ttl_ms <= 0 || strlen(key) >= sizeof((l2_req *)0)->key)
+        return -1;
+    redisAsyncContext *ac = gate_link(l);
+    if (!ac)
+        return -1;
+    l2_req *q = util_calloc(1, sizeof *q);
+    q->c = c;
+    q->cb = cb;
+    q->ud = ud;
+    util_strlcpy(q->key, key, sizeof q->key);
+    size_t kl = strlen(L2_PREFIX) + strlen(key);
+    char *k = util_malloc(kl + 1);
+    snprintf(k, kl + 1, "%s%s", L2_PREFIX, key);
+    const char *argv[] = {"GET", k};
+    size_t argl[] = {3, kl};
+    int rc = redisAsyncCommandArgv(ac, l2_get_cb, q, 2, argv, argl);
+    free(k);
+    if (rc != REDIS_OK) {
+        free(q);
+        return -1;
+    }
+    if (l->ac_inflight++ == 0)
+        l->ac_progress_ms = util_mono_ms();
+    gw_defer(c);
+    return 0;
+}
+
 static void proceed(gw_ctx *c)
 {
     const char *m = http_method(c->req);
@@ -1235,7 +1372,7 @@ void gw_free(gw *g)
             free(l->tokens[k].tok);
         http_server_free(l->http);
         for (int k = 0; k < CACHE_SLOTS; k++)
-            cJSON_free(l->cache[k].json);
+            free(l->cache[k].json);
         if (l->redis)
             redisFree(l->redis);
         free(l->bindings);

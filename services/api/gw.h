@@ -131,6 +131,13 @@ const char *gw_openapi_json(gw_ctx *c);
  * TTL: no stampede upstream, and no answer older than 2 x cache_ttl_ms. */
 const char *gw_cache_get(gw_ctx *c, const char *key, size_t *len);
 void gw_cache_put(gw_ctx *c, const char *key, const cJSON *data);
+/* The Redis level behind it (shared by every loop and replica; put writes both). On a
+ * local miss: 0 when the lookup was sent (the request is deferred and cb runs later on
+ * the loop with the encoded data, borrowed until the handler returns, or NULL on a
+ * miss or a Redis error; closing set when the loop is shutting down and the request
+ * must be failed), -1 when Redis is not reachable (cb never runs: go upstream). */
+typedef void (*gw_l2_cb)(gw_ctx *c, const char *json, size_t len, int closing, void *ud);
+int gw_cache_l2_get(gw_ctx *c, const char *key, gw_l2_cb cb, void *ud);
 
 void gw_defer(gw_ctx *c);
 void gw_ok(gw_ctx *c, int status, cJSON *data);

@@ -902,6 +902,63 @@ static void test_hot_read_cache(void **st)
     assert_int_equal(hit_of(j), before + 1); /* stale entries are not served */
     cJSON_Delete(j);
     free(r.body);
+
+    /* Redis holds the shared level: "<produced ms>:<data>", expiring with the TTL */
+    redisContext *rc = redisConnect("127.0.0.1", th_redis_port());
+    assert_non_null(rc);
+    static const char L2KEY[] = "paimon:api:cache:/v1/fund/overview";
+    redisReply *rr = redisCommand(rc, "PTTL %s", L2KEY);
+    assert_true(rr->type == REDIS_REPLY_INTEGER && rr->integer > 0 && rr->integer <= 400);
+    freeReplyObject(rr);
+    rr = redisCommand(rc, "GET %s", L2KEY);
+    assert_int_equal(rr->type, REDIS_REPLY_STRING);
+    char *colon = strchr(rr->str, ':');
+    assert_non_null(colon);
+    long long produced = strtoll(rr->str, NULL, 10);
+    assert_true(produced > util_now_ms() - 5000 && produced <= util_now_ms());
+    cJSON *l2 = cJSON_Parse(colon + 1);
+    cJSON *wrap = cJSON_CreateObject();
+    cJSON_AddItemToObject(wrap, "data", l2);
+    assert_int_equal(hit_of(wrap), before + 1);
+    cJSON_Delete(wrap);
+    freeReplyObject(rr);
+
+    /* once a loop's own copy expires it asks Redis before the service: an answer another
+     * loop or replica put there is served without an upstream call */
+    util_sleep_ms(450);
+    char val[1200];
+    snprintf(val, sizeof val,
+             "%lld:{\"as_of\":\"2026-01-01T00:00:00Z\",\"block\":777,\"block_time\":1,"
+             "\"nav\":{\"total_assets\":\"1\",\"total_supply\":\"1\",\"share_price\":\"1\"},"
+             "\"liquidity\":{\"l1_value\":\"1\",\"l2_value\":\"0\",\"l3_value\":\"0\","
+             "\"redemptions_due\":\"0\"},\"emergency_mode\":false,\"level\":\"info\","
+             "\"holdings\":[],\"metrics\":{}}",
+             (long long)util_now_ms());
+    freeReplyObject(redisCommand(rc, "SET %s %s PX 5000", L2KEY, val));
+    before = stub_hits;
+    j = call(&r, "GET", "/api/v1/fund/overview", tok, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(hit_of(j), 777);
+    assert_non_null(strcasestr(r.headers, "X-Cache: hit"));
+    assert_int_equal(stub_hits, before);
+    cJSON_Delete(j);
+    free(r.body);
+
+    /* what Redis holds is checked: a corrupt entry or one older than the TTL (another
+     * replica's, say) is ignored and the service asked */
+    static const char *const BAD[] = {"12:{\"block\":5}", "x:{}", "99999999999999:{not json"};
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        util_sleep_ms(450);
+        freeReplyObject(redisCommand(rc, "SET %s %s PX 5000", L2KEY, BAD[i]));
+        /* both loops' copies are stale now; whichever answers refreshes from upstream */
+        before = stub_hits;
+        j = call(&r, "GET", "/api/v1/fund/overview", tok, NULL, NULL);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(hit_of(j), before + 1);
+        cJSON_Delete(j);
+        free(r.body);
+    }
+    redisFree(rc);
     /* the cache never answers an unauthenticated caller */
     j = call(&r, "GET", "/api/v1/fund/overview", NULL, NULL, NULL);
     assert_int_equal(r.status, 401);
