@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "openapi_check.h"
 #include "jsonschema.h"
 #include "migrate.h"
 #include "api/rl.h"
@@ -65,157 +66,7 @@ static size_t on_header(char *p, size_t s, size_t n, void *ud)
 
 /* ---------- responses checked against the OpenAPI document ---------- */
 
-static cJSON *spec;
 static int validated;
-typedef struct {
-    char key[300];
-    jsonschema *s;
-} compiled;
-static compiled cache[64];
-static int ncache;
-
-static void load_spec(void)
-{
-    if (spec)
-        return;
-    FILE *f = fopen(th_repo_path("schemas/openapi.yaml"), "rb");
-    assert_non_null(f);
-    static char txt[1 << 20];
-    size_t n = fread(txt, 1, sizeof txt - 1, f);
-    fclose(f);
-    txt[n] = '\0';
-    spec = cJSON_Parse(txt); /* JSON-style YAML, see gw.c */
-    assert_non_null(spec);
-}
-
-/* OpenAPI refers to "#/components/schemas/X"; the validator knows "#/$defs/X". */
-static void rewrite_refs(cJSON *j)
-{
-    cJSON *it;
-    cJSON_ArrayForEach(it, j)
-    {
-        if (cJSON_IsString(it) && it->string && strcmp(it->string, "$ref") == 0 &&
-            strncmp(it->valuestring, "#/components/schemas/", 21) == 0) {
-            char v[256];
-            snprintf(v, sizeof v, "#/$defs/%s", it->valuestring + 21);
-            cJSON_SetValuestring(it, v);
-        }
-        rewrite_refs(it);
-    }
-}
-
-static int path_matches(const char *tmpl, const char *path, size_t plen)
-{
-    const char *t = tmpl, *p = path, *pend = path + plen;
-    while (*t && p < pend) {
-        if (*t == '{') {
-            while (*t && *t != '}')
-                t++;
-            if (*t)
-                t++;
-            while (p < pend && *p != '/')
-                p++;
-        } else if (*t++ != *p++) {
-            return 0;
-        }
-    }
-    return !*t && p == pend;
-}
-
-/* The documented response of method + path + status (key names it); fails the test
- * when the route or the status is not documented. */
-static const cJSON *response_doc(const char *method, const char *path, long status, char *key,
-                                 size_t keylen)
-{
-    load_spec();
-    size_t plen = strcspn(path, "?");
-    const cJSON *paths = cJSON_GetObjectItem(spec, "paths"), *pi = NULL, *cand;
-    cJSON_ArrayForEach(cand, paths)
-    {
-        /* a literal path wins over a template (e.g. /admin/audit/verify vs {id}) */
-        if (path_matches(cand->string, path, plen) && (!pi || !strchr(cand->string, '{')))
-            pi = cand;
-    }
-    if (!pi)
-        fprintf(stderr, "undocumented path %s\n", path);
-    assert_non_null(pi);
-    char m[16];
-    size_t i = 0;
-    for (; i < sizeof m - 1 && method[i]; i++)
-        m[i] = (char)(method[i] | 0x20);
-    m[i] = '\0';
-    const cJSON *op = cJSON_GetObjectItem(pi, m);
-    assert_non_null(op);
-    char st[8];
-    snprintf(st, sizeof st, "%ld", status);
-    const cJSON *resp = cJSON_GetObjectItem(cJSON_GetObjectItem(op, "responses"), st);
-    if (!resp)
-        fprintf(stderr, "%s %s: status %s is not documented\n", method, pi->string, st);
-    assert_non_null(resp);
-    const cJSON *r = cJSON_GetObjectItem(resp, "$ref");
-    if (cJSON_IsString(r)) {
-        assert_true(strncmp(r->valuestring, "#/components/responses/", 23) == 0);
-        resp = cJSON_GetObjectItem(
-            cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "components"), "responses"),
-            r->valuestring + 23);
-        assert_non_null(resp);
-    }
-    snprintf(key, keylen, "%s %s %s", m, pi->string, st);
-    return resp;
-}
-
-/* The compiled JSON response schema of method + path + status. */
-static const jsonschema *response_schema(const char *method, const char *path, long status)
-{
-    char key[300];
-    const cJSON *resp = response_doc(method, path, status, key, sizeof key);
-    for (int k = 0; k < ncache; k++)
-        if (strcmp(cache[k].key, key) == 0)
-            return cache[k].s;
-    const cJSON *schema = cJSON_GetObjectItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "content"), "application/json"), "schema");
-    assert_non_null(schema);
-    cJSON *doc = cJSON_CreateObject();
-    cJSON_AddItemToObject(
-        doc, "$defs",
-        cJSON_Duplicate(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "components"), "schemas"),
-                        1));
-    cJSON *all = cJSON_AddArrayToObject(doc, "allOf");
-    cJSON_AddItemToArray(all, cJSON_Duplicate(schema, 1));
-    rewrite_refs(doc);
-    char *txt = cJSON_PrintUnformatted(doc);
-    cJSON_Delete(doc);
-    char err[UTIL_ERRLEN];
-    jsonschema *js = jsonschema_compile(txt, err, sizeof err);
-    free(txt);
-    if (!js)
-        fprintf(stderr, "%s: %s\n", key, err);
-    assert_non_null(js);
-    assert_true(ncache < (int)(sizeof cache / sizeof cache[0]));
-    util_strlcpy(cache[ncache].key, key, sizeof cache[ncache].key);
-    cache[ncache++].s = js;
-    return js;
-}
-
-/* 0 when body (JSON) is what the document promises for this route and status. */
-static int check_response(const char *method, const char *path, long status, const char *body,
-                          char *err, size_t errlen)
-{
-    cJSON *j = body ? cJSON_Parse(body) : NULL;
-    if (!j) {
-        /* only where the document says so (libevent's own 413 page for bodies far
-         * over the limit, the docs pages) */
-        char key[300];
-        const cJSON *resp = response_doc(method, path, status, key, sizeof key);
-        if (cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "content"), "text/html"))
-            return 0;
-        return util_err(err, errlen, "response is not JSON");
-    }
-    const jsonschema *js = response_schema(method, path, status);
-    int rc = jsonschema_validate_all(js, j, err, errlen);
-    cJSON_Delete(j);
-    return rc;
-}
 
 static void validate_response(const char *method, const char *path, long status, const char *body)
 {
@@ -223,10 +74,10 @@ static void validate_response(const char *method, const char *path, long status,
     if (strncmp(path, "/api/v1/", 8) != 0 || status == 0)
         return;
     char err[2048];
-    if (check_response(method, path, status, body, err, sizeof err) != 0)
+    if (oa_check_response(method, path, status, NULL, body, err, sizeof err) != 0)
         fprintf(stderr, "%s %s -> %ld does not match openapi.yaml: %s\nbody: %.500s\n", method,
                 path, status, err, body ? body : "");
-    assert_int_equal(check_response(method, path, status, body, err, sizeof err), 0);
+    assert_int_equal(oa_check_response(method, path, status, NULL, body, err, sizeof err), 0);
     validated++;
 }
 
@@ -989,8 +840,8 @@ static void test_response_schemas_can_fail(void **st)
     cJSON *bad = cJSON_Duplicate(j, 1);
     cJSON_DeleteItemFromObject(cJSON_GetObjectItem(bad, "data"), "refreshToken");
     char *txt = cJSON_PrintUnformatted(bad);
-    assert_int_not_equal(check_response("POST", "/api/v1/auth/login", 200, txt, err, sizeof err),
-                         0);
+    assert_int_not_equal(
+        oa_check_response("POST", "/api/v1/auth/login", 200, NULL, txt, err, sizeof err), 0);
     assert_non_null(strstr(err, "refreshToken"));
     free(txt);
     cJSON_Delete(bad);
@@ -998,35 +849,36 @@ static void test_response_schemas_can_fail(void **st)
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(bad, "data"), "expiresIn",
                               cJSON_CreateString("900"));
     txt = cJSON_PrintUnformatted(bad);
-    assert_int_not_equal(check_response("POST", "/api/v1/auth/login", 200, txt, err, sizeof err),
-                         0);
+    assert_int_not_equal(
+        oa_check_response("POST", "/api/v1/auth/login", 200, NULL, txt, err, sizeof err), 0);
     free(txt);
     cJSON_Delete(bad);
     bad = cJSON_Duplicate(j, 1);
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(cJSON_GetObjectItem(bad, "data"), "user"), "role",
                               cJSON_CreateString("root"));
     txt = cJSON_PrintUnformatted(bad);
-    assert_int_not_equal(check_response("POST", "/api/v1/auth/login", 200, txt, err, sizeof err),
-                         0);
+    assert_int_not_equal(
+        oa_check_response("POST", "/api/v1/auth/login", 200, NULL, txt, err, sizeof err), 0);
     free(txt);
     cJSON_Delete(bad);
     bad = cJSON_Duplicate(j, 1);
     cJSON_AddStringToObject(cJSON_GetObjectItem(bad, "data"), "password", "leak");
     txt = cJSON_PrintUnformatted(bad);
-    assert_int_not_equal(check_response("POST", "/api/v1/auth/login", 200, txt, err, sizeof err),
-                         0);
+    assert_int_not_equal(
+        oa_check_response("POST", "/api/v1/auth/login", 200, NULL, txt, err, sizeof err), 0);
     free(txt);
     cJSON_Delete(bad);
     /* a success envelope where the document promises an error one */
     txt = cJSON_PrintUnformatted(j);
-    assert_int_not_equal(check_response("POST", "/api/v1/auth/login", 401, txt, err, sizeof err),
-                         0);
+    assert_int_not_equal(
+        oa_check_response("POST", "/api/v1/auth/login", 401, NULL, txt, err, sizeof err), 0);
     free(txt);
     cJSON_Delete(j);
     /* another route's data in a valid envelope */
     j = call(&r, "GET", "/api/v1/admin/audit/verify", tok, NULL, NULL);
     assert_int_equal(r.status, 200);
-    assert_int_not_equal(check_response("GET", "/api/v1/auth/me", 200, r.body, err, sizeof err), 0);
+    assert_int_not_equal(
+        oa_check_response("GET", "/api/v1/auth/me", 200, NULL, r.body, err, sizeof err), 0);
     cJSON_Delete(j);
     free(r.body);
     assert_true(validated >= before + 2);
@@ -1050,9 +902,7 @@ int main(void)
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fprintf(stderr, "%d responses validated against openapi.yaml\n", validated);
-    for (int k = 0; k < ncache; k++)
-        jsonschema_free(cache[k].s);
-    cJSON_Delete(spec);
+    oa_free();
     if (pg)
         PQfinish(pg);
     curl_global_cleanup();

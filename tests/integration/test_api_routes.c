@@ -28,6 +28,7 @@
 #include "api/gw.h"
 #include "eip712.h"
 #include "harness.h"
+#include "openapi_check.h"
 #include "hex.h"
 #include "jsonschema.h"
 #include "money.h"
@@ -116,171 +117,9 @@ static const char *header_of(const resp *r, const char *name)
     return v;
 }
 
-/* ---------- responses checked against the OpenAPI document (as in test_api_gateway) ---- */
+/* ---------- responses checked against the OpenAPI document (tests/lib/openapi_check) ---- */
 
-static cJSON *spec;
 static int validated;
-typedef struct {
-    char key[300];
-    jsonschema *s;
-} compiled;
-static compiled cache[160];
-static int ncache;
-
-static void load_spec(void)
-{
-    if (spec)
-        return;
-    FILE *f = fopen(th_repo_path("schemas/openapi.yaml"), "rb");
-    assert_non_null(f);
-    static char txt[1 << 21];
-    size_t n = fread(txt, 1, sizeof txt - 1, f);
-    fclose(f);
-    txt[n] = '\0';
-    spec = cJSON_Parse(txt);
-    assert_non_null(spec);
-}
-
-static void rewrite_refs(cJSON *j)
-{
-    cJSON *it;
-    cJSON_ArrayForEach(it, j)
-    {
-        if (cJSON_IsString(it) && it->string && strcmp(it->string, "$ref") == 0 &&
-            strncmp(it->valuestring, "#/components/schemas/", 21) == 0) {
-            char v[256];
-            snprintf(v, sizeof v, "#/$defs/%s", it->valuestring + 21);
-            cJSON_SetValuestring(it, v);
-        }
-        rewrite_refs(it);
-    }
-}
-
-static int path_matches(const char *tmpl, const char *path, size_t plen)
-{
-    const char *t = tmpl, *p = path, *pend = path + plen;
-    while (*t && p < pend) {
-        if (*t == '{') {
-            while (*t && *t != '}')
-                t++;
-            if (*t)
-                t++;
-            const char *s = p;
-            while (p < pend && *p != '/')
-                p++;
-            if (p == s)
-                return 0;
-        } else if (*t++ != *p++) {
-            return 0;
-        }
-    }
-    return !*t && p == pend;
-}
-
-static int literal_segments(const char *t)
-{
-    int n = 0;
-    for (const char *s = t; *s; s++)
-        if (*s == '/' && s[1] && s[1] != '{' && s[1] != ':')
-            n++;
-    return n;
-}
-
-static const cJSON *response_doc(const char *method, const char *path, long status, char *key,
-                                 size_t keylen)
-{
-    load_spec();
-    size_t plen = strcspn(path, "?");
-    const cJSON *paths = cJSON_GetObjectItem(spec, "paths"), *pi = NULL, *cand;
-    cJSON_ArrayForEach(cand, paths)
-    {
-        /* the most literal template wins, as in the router */
-        if (path_matches(cand->string, path, plen) &&
-            (!pi || literal_segments(cand->string) > literal_segments(pi->string)))
-            pi = cand;
-    }
-    if (!pi)
-        fprintf(stderr, "undocumented path %s\n", path);
-    assert_non_null(pi);
-    char m[16];
-    size_t i = 0;
-    for (; i < sizeof m - 1 && method[i]; i++)
-        m[i] = (char)(method[i] | 0x20);
-    m[i] = '\0';
-    const cJSON *op = cJSON_GetObjectItem(pi, m);
-    assert_non_null(op);
-    char st[8];
-    snprintf(st, sizeof st, "%ld", status);
-    const cJSON *resp = cJSON_GetObjectItem(cJSON_GetObjectItem(op, "responses"), st);
-    if (!resp)
-        fprintf(stderr, "%s %s: status %s is not documented\n", method, pi->string, st);
-    assert_non_null(resp);
-    const cJSON *r = cJSON_GetObjectItem(resp, "$ref");
-    if (cJSON_IsString(r)) {
-        assert_true(strncmp(r->valuestring, "#/components/responses/", 23) == 0);
-        resp = cJSON_GetObjectItem(
-            cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "components"), "responses"),
-            r->valuestring + 23);
-        assert_non_null(resp);
-    }
-    snprintf(key, keylen, "%s %s %s", m, pi->string, st);
-    return resp;
-}
-
-static const jsonschema *response_schema(const char *method, const char *path, long status)
-{
-    char key[300];
-    const cJSON *resp = response_doc(method, path, status, key, sizeof key);
-    for (int k = 0; k < ncache; k++)
-        if (strcmp(cache[k].key, key) == 0)
-            return cache[k].s;
-    const cJSON *schema = cJSON_GetObjectItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "content"), "application/json"), "schema");
-    assert_non_null(schema);
-    cJSON *doc = cJSON_CreateObject();
-    cJSON_AddItemToObject(
-        doc, "$defs",
-        cJSON_Duplicate(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "components"), "schemas"),
-                        1));
-    cJSON *all = cJSON_AddArrayToObject(doc, "allOf");
-    cJSON_AddItemToArray(all, cJSON_Duplicate(schema, 1));
-    rewrite_refs(doc);
-    char *txt = cJSON_PrintUnformatted(doc);
-    cJSON_Delete(doc);
-    char err[UTIL_ERRLEN];
-    jsonschema *js = jsonschema_compile(txt, err, sizeof err);
-    free(txt);
-    if (!js)
-        fprintf(stderr, "%s: %s\n", key, err);
-    assert_non_null(js);
-    assert_true(ncache < (int)(sizeof cache / sizeof cache[0]));
-    util_strlcpy(cache[ncache].key, key, sizeof cache[ncache].key);
-    cache[ncache++].s = js;
-    return js;
-}
-
-/* 0 when the answer is what the document promises for this route and status: a JSON
- * body against its schema, any other body only under a documented content type. */
-static int check_response(const char *method, const char *path, long status, const char *ctype,
-                          const char *body, char *err, size_t errlen)
-{
-    if (ctype && *ctype && strncasecmp(ctype, "application/json", 16) != 0) {
-        char key[300], ct[64];
-        const cJSON *resp = response_doc(method, path, status, key, sizeof key);
-        util_strlcpy(ct, ctype, sizeof ct);
-        ct[strcspn(ct, "; ")] = '\0';
-        if (cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "content"), ct))
-            return 0;
-        return util_err(err, errlen, "content type %s is not documented", ct);
-    }
-    cJSON *j = body ? cJSON_Parse(body) : NULL;
-    if (!j)
-        return util_err(err, errlen, "response is not JSON");
-    const jsonschema *js = response_schema(method, path, status);
-    int rc = jsonschema_validate_all(js, j, err, errlen);
-    cJSON_Delete(j);
-    return rc;
-}
 
 /* Marks the route of the table that method + path reaches (the most literal pattern). */
 static void mark_called(const char *method, const char *path)
@@ -305,9 +144,9 @@ static void mark_called(const char *method, const char *path)
                 ok = *t++ == *p++;
             }
         }
-        if (ok && !*t && p == pend && literal_segments(gw_routes[i].pattern) > bestlit) {
+        if (ok && !*t && p == pend && oa_literal_segments(gw_routes[i].pattern) > bestlit) {
             best = (long)i;
-            bestlit = literal_segments(gw_routes[i].pattern);
+            bestlit = oa_literal_segments(gw_routes[i].pattern);
         }
     }
     if (best >= 0)
@@ -353,7 +192,7 @@ static cJSON *call(resp *r, const char *method, const char *path, const char *bo
         const char *ct = header_of(r, "Content-Type");
         char ctype[128];
         util_strlcpy(ctype, ct, sizeof ctype);
-        int rc = check_response(method, path, r->status, ctype, r->body, err, sizeof err);
+        int rc = oa_check_response(method, path, r->status, ctype, r->body, err, sizeof err);
         if (rc != 0)
             fprintf(stderr, "%s %s -> %ld does not match openapi.yaml: %s\nbody: %.800s\n", method,
                     path, r->status, err, r->body ? r->body : "");
@@ -571,9 +410,7 @@ static int group_teardown(void **state)
     if (g.pg)
         PQfinish(g.pg);
     cJSON_Delete(g.dc);
-    cJSON_Delete(spec);
-    for (int k = 0; k < ncache; k++)
-        jsonschema_free(cache[k].s);
+    oa_free();
     free(g.token);
     free(g.refresh);
     free(g.as);
@@ -1240,7 +1077,7 @@ static void must_not_validate(const char *path, const cJSON *j, const char *poin
     char *txt = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
     char err[2048];
-    int rc = check_response("GET", path, 200, NULL, txt, err, sizeof err);
+    int rc = oa_check_response("GET", path, 200, NULL, txt, err, sizeof err);
     if (rc == 0)
         fprintf(stderr, "%s: mutation of %s was accepted\n", path, pointer);
     free(txt);
