@@ -1408,6 +1408,17 @@ abi_contract *abi_contract_parse(const char *json, char *err, size_t errlen)
     return c;
 }
 
+abi_contract *abi_contract_load_in(const char *dir, const char *contract, char *err, size_t errlen)
+{
+    char path[1024];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s.json", dir ? dir : ".", contract) >=
+        sizeof path) {
+        util_err(err, errlen, "abi: path too long for %s", contract);
+        return NULL;
+    }
+    return abi_contract_load(path, err, errlen);
+}
+
 abi_contract *abi_contract_load(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");

@@ -156,6 +156,8 @@ cJSON *abi_fn_decode_result(const abi_fn *fn, const uint8_t *data, size_t len, i
 abi_contract *abi_contract_from_json(const cJSON *abi, char *err, size_t errlen);
 abi_contract *abi_contract_parse(const char *json, char *err, size_t errlen);
 abi_contract *abi_contract_load(const char *path, char *err, size_t errlen);
+/* <dir>/<contract>.json, the layout of schemas/abi ("PaimonVault" -> PaimonVault.json). */
+abi_contract *abi_contract_load_in(const char *dir, const char *contract, char *err, size_t errlen);
 void abi_contract_free(abi_contract *c);
 
 /* By name (first match) or by canonical signature when the key contains '('. */

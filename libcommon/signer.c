@@ -543,3 +543,26 @@ int signer_from_env(const char *prefix, signer **out, char *err, size_t errlen)
     cfg_release(vars, CFG_COUNT(vars));
     return rc;
 }
+
+static int env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v;
+}
+
+int signer_open(const char *dev_key_hex, int optional, signer **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (dev_key_hex && *dev_key_hex) {
+        uint8_t key[32];
+        int rc = hex_decode_fixed(dev_key_hex, key, 32, err, errlen) != 0 ||
+                         signer_local_from_key(key, out, err, errlen) != 0
+                     ? -1
+                     : 1;
+        memset(key, 0, sizeof key); /* the only copy outside the signer */
+        return rc;
+    }
+    if (optional && !env_set("PAIMON_SIGNER_KEYSTORE") && !env_set("PAIMON_SIGNER_BACKEND"))
+        return 0;
+    return signer_from_env(NULL, out, err, errlen) != 0 ? -1 : 1;
+}

@@ -66,6 +66,12 @@ int signer_remote_new(const signer_remote_opts *opts, signer **out, char *err, s
  *           <prefix>_TLS_KEY (default none), <prefix>_TLS_INSECURE (false) */
 int signer_from_env(const char *prefix, signer **out, char *err, size_t errlen);
 
+/* What a daemon signs with: a raw development key (dev_key_hex, 0x + 32 bytes; for
+ * the devchain only) when given, else signer_from_env(NULL). With optional set, no
+ * dev key and neither PAIMON_SIGNER_KEYSTORE nor PAIMON_SIGNER_BACKEND configured
+ * means "no signer": 0 and *out NULL. 1 with *out (caller frees), -1 with err. */
+int signer_open(const char *dev_key_hex, int optional, signer **out, char *err, size_t errlen);
+
 void signer_free(signer *s);
 
 /* The sender address (20 bytes, borrowed from s). */

@@ -178,22 +178,12 @@ int main(void)
         goto out;
     }
     d.app.rpc = rpc;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/PaimonVault.json", abi_dir);
-    if (!(abi = abi_contract_load(path, err, sizeof err))) {
+    if (!(abi = abi_contract_load_in(abi_dir, "PaimonVault", err, sizeof err))) {
         log_error("vault ABI", "error", err);
         goto out;
     }
     d.app.abi = abi;
-    if (dev_key && *dev_key) {
-        uint8_t key[32];
-        if (hex_decode_fixed(dev_key, key, 32, err, sizeof err) != 0 ||
-            signer_local_from_key(key, &sg, err, sizeof err) != 0) {
-            log_error("PAIMON_SIGNER_DEV_KEY", "error", err);
-            goto out;
-        }
-        memset(key, 0, sizeof key);
-    } else if (signer_from_env(NULL, &sg, err, sizeof err) != 0) {
+    if (signer_open(dev_key, 0, &sg, err, sizeof err) < 0) {
         log_error("signer", "error", err);
         goto out;
     }

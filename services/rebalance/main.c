@@ -215,28 +215,17 @@ int main(void)
         goto out;
     }
     app->rpc = rpc;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/PaimonVault.json", abi_dir);
-    if (!(vabi = abi_contract_load(path, err, sizeof err))) {
+    if (!(vabi = abi_contract_load_in(abi_dir, "PaimonVault", err, sizeof err))) {
         log_error("vault ABI", "error", err);
         goto out;
     }
-    snprintf(path, sizeof path, "%s/RWAToken.json", abi_dir);
-    if (!(tabi = abi_contract_load(path, err, sizeof err))) {
+    if (!(tabi = abi_contract_load_in(abi_dir, "RWAToken", err, sizeof err))) {
         log_error("token ABI", "error", err);
         goto out;
     }
     app->vault_abi = vabi;
     app->token_abi = tabi;
-    if (dev_key && *dev_key) {
-        uint8_t key[32];
-        if (hex_decode_fixed(dev_key, key, 32, err, sizeof err) != 0 ||
-            signer_local_from_key(key, &sg, err, sizeof err) != 0) {
-            log_error("PAIMON_SIGNER_DEV_KEY", "error", err);
-            goto out;
-        }
-        memset(key, 0, sizeof key);
-    } else if (signer_from_env(NULL, &sg, err, sizeof err) != 0) {
+    if (signer_open(dev_key, 0, &sg, err, sizeof err) < 0) {
         log_error("signer", "error", err);
         goto out;
     }

@@ -94,29 +94,6 @@ static void stop_workers(void *ud)
     atomic_store(&((daemon_state *)ud)->stop, 1);
 }
 
-static int env_set(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v;
-}
-
-/* 1 signer built, 0 none configured, -1 configured but unusable (err filled). */
-static int open_signer(signer **out, char *err, size_t errlen)
-{
-    if (dev_key && *dev_key) {
-        uint8_t key[32];
-        int rc = hex_decode_fixed(dev_key, key, 32, err, errlen) != 0 ||
-                         signer_local_from_key(key, out, err, errlen) != 0
-                     ? -1
-                     : 1;
-        memset(key, 0, sizeof key);
-        return rc;
-    }
-    if (!env_set("PAIMON_SIGNER_KEYSTORE") && !env_set("PAIMON_SIGNER_BACKEND"))
-        return 0;
-    return signer_from_env(NULL, out, err, errlen) != 0 ? -1 : 1;
-}
-
 static redisContext *api_redis(void *ud, char *err, size_t errlen)
 {
     return svc_redis(((daemon_state *)ud)->s, err, errlen);
@@ -216,18 +193,15 @@ int main(void)
         goto out;
     }
     d.app.rpc = rpc;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/PaimonVault.json", abi_dir);
-    if (!(vabi = abi_contract_load(path, err, sizeof err))) {
+    if (!(vabi = abi_contract_load_in(abi_dir, "PaimonVault", err, sizeof err))) {
         log_error("vault ABI", "error", err);
         goto out;
     }
-    snprintf(path, sizeof path, "%s/MockMarket.json", abi_dir);
-    if (!(mabi = abi_contract_load(path, err, sizeof err)))
+    if (!(mabi = abi_contract_load_in(abi_dir, "MockMarket", err, sizeof err)))
         log_warn("no market ABI: price deviation is not measured", "error", err);
     d.app.vault_abi = vabi;
     d.app.market_abi = mabi;
-    int have = open_signer(&sg, err, sizeof err);
+    int have = signer_open(dev_key, 1, &sg, err, sizeof err);
     if (have < 0) {
         log_error("signer", "error", err);
         goto out;

@@ -637,6 +637,36 @@ static uint64_t chain_u64(const char *url, const char *method, const char *param
 
 /* Transactions signed by the keystore-backed signer are accepted and mined by a
  * real node, with the hash we computed, and move exactly the value we signed. */
+/* A daemon's signer: the devchain key when given, else the environment; "optional"
+ * only lets risk run without one. */
+static void test_signer_open(void **state)
+{
+    (void)state;
+    signer *s = NULL;
+    char err[256];
+    unsetenv("PAIMON_SIGNER_KEYSTORE");
+    unsetenv("PAIMON_SIGNER_BACKEND");
+    assert_int_equal(signer_open(NULL, 1, &s, err, sizeof err), 0);
+    assert_null(s);
+    assert_int_equal(signer_open("", 0, &s, err, sizeof err), -1); /* required, none set */
+    assert_null(s);
+    /* anvil's first account */
+    assert_int_equal(
+        signer_open("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80", 1, &s,
+                    err, sizeof err),
+        1);
+    char addr[43];
+    hex_encode(signer_address(s), 20, 1, addr, sizeof addr);
+    assert_string_equal(addr, "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
+    signer_free(s);
+    s = NULL;
+    assert_int_equal(signer_open("0x1234", 1, &s, err, sizeof err), -1);
+    assert_null(s);
+    setenv("PAIMON_SIGNER_BACKEND", "kms", 1);
+    assert_int_equal(signer_open(NULL, 1, &s, err, sizeof err), -1); /* configured, unusable */
+    unsetenv("PAIMON_SIGNER_BACKEND");
+}
+
 static void test_anvil_accepts_signed_txs(void **state)
 {
     (void)state;
@@ -744,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_remote_malicious),
         cmocka_unit_test(test_remote_unreachable_and_config),
         cmocka_unit_test(test_local_from_keystore_and_env),
+        cmocka_unit_test(test_signer_open),
         cmocka_unit_test(test_anvil_accepts_signed_txs),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

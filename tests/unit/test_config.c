@@ -410,18 +410,53 @@ static void test_json_string(void **state)
     assert_int_equal(cfg_json_string(path, "x", out, sizeof out, err, sizeof err), -1);
 }
 
+/* The contract address every chain daemon starts from: given, or from the devchain
+ * address book, always normalised; a bad one is refused with where it came from. */
+static void test_address(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/paimon_cfg_addr_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *doc = "{\"contracts\":{\"vault\":\"0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0\","
+                      "\"bad\":\"0x12\",\"sum\":\"0x9FE46736679d2D9a65F0992F2272dE9f3c7fa6e0\"}}";
+    assert_int_equal(write(fd, doc, strlen(doc)), (ssize_t)strlen(doc));
+    close(fd);
+    char out[43], err[256];
+    assert_int_equal(cfg_address(NULL, path, "contracts.vault", out, sizeof out, err, sizeof err),
+                     0);
+    assert_string_equal(out, "0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0");
+    /* an explicit address wins over the book */
+    assert_int_equal(cfg_address("0x00000000000000000000000000000000000000aa", path,
+                                 "contracts.vault", out, sizeof out, err, sizeof err),
+                     0);
+    assert_string_equal(out, "0x00000000000000000000000000000000000000aa");
+    assert_int_equal(cfg_address(NULL, path, "contracts.bad", out, sizeof out, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "contracts.bad"));
+    /* mixed case is an EIP-55 checksum, and this one is wrong */
+    assert_int_equal(cfg_address(NULL, path, "contracts.sum", out, sizeof out, err, sizeof err),
+                     -1);
+    assert_int_equal(cfg_address("vault", NULL, "vault", out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(cfg_address("", "", "contracts.vault", out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(cfg_address(NULL, path, "contracts.none", out, sizeof out, err, sizeof err),
+                     -1);
+    char small[20];
+    assert_int_equal(
+        cfg_address(NULL, path, "contracts.vault", small, sizeof small, err, sizeof err), -1);
+    unlink(path);
+    assert_int_equal(cfg_address(NULL, path, "contracts.vault", out, sizeof out, err, sizeof err),
+                     -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_string),
-        cmocka_unit_test(test_defaults_and_values),
-        cmocka_unit_test(test_all_problems_listed),
-        cmocka_unit_test(test_int_parsing),
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_bools_ports_enums),
-        cmocka_unit_test(test_urls),
-        cmocka_unit_test(test_lists_and_strings),
-        cmocka_unit_test(test_secrets_masked),
+        cmocka_unit_test(test_json_string),         cmocka_unit_test(test_address),
+        cmocka_unit_test(test_defaults_and_values), cmocka_unit_test(test_all_problems_listed),
+        cmocka_unit_test(test_int_parsing),         cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_bools_ports_enums),   cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_lists_and_strings),   cmocka_unit_test(test_secrets_masked),
         cmocka_unit_test(test_env_and_small_err),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
