@@ -378,11 +378,17 @@ const char *opsig_code(int status)
 int opsig_has_role(rpc_client *rpc, const abi_contract *vault_abi, const char *vault,
                    const char *role_name, const uint8_t wallet[20], char *err, size_t errlen)
 {
+    uint8_t role[32];
+    keccak_256_str(role_name, role);
+    return opsig_has_role_id(rpc, vault_abi, vault, role, wallet, err, errlen);
+}
+
+int opsig_has_role_id(rpc_client *rpc, const abi_contract *vault_abi, const char *vault,
+                      const uint8_t role[32], const uint8_t wallet[20], char *err, size_t errlen)
+{
     const abi_fn *fn = vault_abi ? abi_contract_fn(vault_abi, "hasRole") : NULL;
     if (!fn || !rpc || !vault)
         return util_err(err, errlen, "opsig: no chain access for hasRole");
-    uint8_t role[32];
-    keccak_256_str(role_name, role);
     char role_s[HEX_B32_STRLEN], addr[HEX_ADDR_STRLEN];
     hex_encode(role, 32, 1, role_s, sizeof role_s);
     hex_encode(wallet, 20, 1, addr, sizeof addr);

@@ -109,6 +109,9 @@ const char *opsig_code(int status);
  * be asked. */
 int opsig_has_role(rpc_client *rpc, const abi_contract *vault_abi, const char *vault,
                    const char *role_name, const uint8_t wallet[20], char *err, size_t errlen);
+/* The same for a role given by its bytes32 id (e.g. as read from the vault). */
+int opsig_has_role_id(rpc_client *rpc, const abi_contract *vault_abi, const char *vault,
+                      const uint8_t role[32], const uint8_t wallet[20], char *err, size_t errlen);
 /* Records op's nonce in <schema>.operation_nonces on tx (the operation's transaction).
  * 0, 401 when this wallet already used the nonce, 503 on a database error. schema is
  * trusted (a service's own, [a-z_]) and must be the same for every call of a process:

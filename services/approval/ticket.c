@@ -10,6 +10,7 @@
 #include "eip712.h"
 #include "hex.h"
 #include "log.h"
+#include "opsig.h"
 #include "outbox.h"
 #include "outmsg.h"
 #include "util.h"
@@ -234,41 +235,7 @@ int tkt_execute(db_conn *tx, const appr_app *app, const char *ticket_id, const c
 
 int tkt_has_vip_role(const appr_app *app, const uint8_t wallet[20], char *err, size_t errlen)
 {
-    const abi_fn *fn = abi_contract_fn(app->abi, "hasRole");
-    if (!fn || !app->rpc)
-        return util_err(err, errlen, "no chain access for hasRole");
-    char role[HEX_B32_STRLEN], addr[HEX_ADDR_STRLEN];
-    hex_encode(app->vip_role, 32, 1, role, sizeof role);
-    hex_encode(wallet, 20, 1, addr, sizeof addr);
-    cJSON *args = cJSON_CreateArray();
-    cJSON_AddItemToArray(args, cJSON_CreateString(role));
-    cJSON_AddItemToArray(args, cJSON_CreateString(addr));
-    uint8_t *data = NULL;
-    size_t len = 0;
-    int rc = abi_fn_encode_call(fn, args, &data, &len, err, errlen);
-    cJSON_Delete(args);
-    if (rc != 0)
-        return -1;
-    char *hx = hex_encode_new(data, len, 1);
-    free(data);
-    uint8_t *out = NULL;
-    size_t outlen = 0;
-    rpc_error e;
-    rpc_error_init(&e);
-    rc = rpc_eth_call(app->rpc, app->vault, hx, RPC_BLOCK_LATEST, &out, &outlen, &e);
-    free(hx);
-    if (rc != 0) {
-        util_err(err, errlen, "hasRole: %s", e.message);
-        rpc_error_clear(&e);
-        return -1;
-    }
-    cJSON *res = abi_fn_decode_result(fn, out, outlen, 0, err, errlen);
-    free(out);
-    if (!res)
-        return -1;
-    int yes = cJSON_IsTrue(cJSON_GetArrayItem(res, 0));
-    cJSON_Delete(res);
-    return yes;
+    return opsig_has_role_id(app->rpc, app->abi, app->vault, app->vip_role, wallet, err, errlen);
 }
 
 /* ------------------------------------------------------------------ votes */
