@@ -36,33 +36,7 @@ static int port;
 static pid_t daemon_pid;
 static PGconn *pg;
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-    char headers[4096];
-} resp;
-
-static size_t on_body(void *p, size_t s, size_t n, void *ud)
-{
-    resp *r = ud;
-    r->body = realloc(r->body, r->len + s * n + 1);
-    memcpy(r->body + r->len, p, s * n);
-    r->len += s * n;
-    r->body[r->len] = '\0';
-    return s * n;
-}
-
-static size_t on_header(char *p, size_t s, size_t n, void *ud)
-{
-    resp *r = ud;
-    size_t l = strlen(r->headers);
-    if (l + s * n < sizeof r->headers) {
-        memcpy(r->headers + l, p, s * n);
-        r->headers[l + s * n] = '\0';
-    }
-    return s * n;
-}
+typedef th_resp resp;
 
 /* ---------- responses checked against the OpenAPI document ---------- */
 
@@ -85,8 +59,6 @@ static void validate_response(const char *method, const char *path, long status,
 static cJSON *call(resp *r, const char *method, const char *path, const char *token,
                    const char *body, const char *extra)
 {
-    memset(r, 0, sizeof *r);
-    CURL *h = curl_easy_init();
     char url[1024];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     struct curl_slist *hl = NULL;
@@ -99,20 +71,7 @@ static cJSON *call(resp *r, const char *method, const char *path, const char *to
         hl = curl_slist_append(hl, "Content-Type: application/json");
     if (extra)
         hl = curl_slist_append(hl, extra);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
+    th_http(r, method, url, hl, body);
     validate_response(method, path, r->status, r->body);
     return r->body ? cJSON_Parse(r->body) : NULL;
 }

@@ -27,6 +27,7 @@
 
 #include "api/gw.h"
 #include "eip712.h"
+#include "devchain_fixture.h"
 #include "harness.h"
 #include "openapi_check.h"
 #include "hex.h"
@@ -64,33 +65,7 @@ enum { SG_ADMIN, SG_REB, SG_NOROLE };
 static char *op_body(const char *action, const char *target, const char *params, int signer);
 static void as_signer(int signer);
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-    char headers[4096];
-} resp;
-
-static size_t on_body(void *p, size_t s, size_t n, void *ud)
-{
-    resp *r = ud;
-    r->body = realloc(r->body, r->len + s * n + 1);
-    memcpy(r->body + r->len, p, s * n);
-    r->len += s * n;
-    r->body[r->len] = '\0';
-    return s * n;
-}
-
-static size_t on_header(char *p, size_t s, size_t n, void *ud)
-{
-    resp *r = ud;
-    size_t l = strlen(r->headers);
-    if (l + s * n < sizeof r->headers) {
-        memcpy(r->headers + l, p, s * n);
-        r->headers[l + s * n] = '\0';
-    }
-    return s * n;
-}
+typedef th_resp resp;
 
 /* The value of header name in r (static buffer), "" when absent. */
 static const char *header_of(const resp *r, const char *name)
@@ -158,8 +133,6 @@ static void mark_called(const char *method, const char *path)
 static cJSON *call(resp *r, const char *method, const char *path, const char *body,
                    const char *extra)
 {
-    memset(r, 0, sizeof *r);
-    CURL *h = curl_easy_init();
     char url[1024];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g.port[SVC_API], path);
     struct curl_slist *hl = NULL;
@@ -173,20 +146,7 @@ static cJSON *call(resp *r, const char *method, const char *path, const char *bo
         hl = curl_slist_append(hl, "Content-Type: application/json");
     if (extra)
         hl = curl_slist_append(hl, extra);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
+    th_http(r, method, url, hl, body);
     if (r->status > 0 && strncmp(path, "/api/v1/", 8) == 0) {
         char err[2048];
         const char *ct = header_of(r, "Content-Type");
@@ -365,15 +325,7 @@ static cJSON *rpc(const char *method, const char *params)
 static int group_setup(void **state)
 {
     (void)state;
-    const char *path = getenv("PAIMON_DEVCHAIN_JSON");
-    FILE *f = path ? fopen(path, "r") : NULL;
-    if (!f)
-        return -1;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    g.dc = cJSON_Parse(buf);
+    g.dc = dc_json_load(NULL);
     if (!g.dc)
         return -1;
     util_strlcpy(g.rpc_url, str_of(g.dc, "rpcUrl"), sizeof g.rpc_url);

@@ -36,26 +36,10 @@ static pid_t daemon_pid;
 
 /* ---------- REST: just enough to log in ---------- */
 
-typedef struct {
-    char *body;
-    size_t len;
-} buf;
-
-static size_t on_body(void *p, size_t s, size_t n, void *ud)
-{
-    buf *b = ud;
-    b->body = realloc(b->body, b->len + s * n + 1);
-    memcpy(b->body + b->len, p, s * n);
-    b->len += s * n;
-    b->body[b->len] = '\0';
-    return s * n;
-}
-
 static long rest(const char *method, const char *path, const char *token, const char *body,
                  cJSON **out)
 {
-    buf b = {0};
-    CURL *h = curl_easy_init();
+    th_resp b;
     char url[512], auth[4200];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", http_port, path);
     struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
@@ -63,19 +47,7 @@ static long rest(const char *method, const char *path, const char *token, const 
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
         hl = curl_slist_append(hl, auth);
     }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
-    long st = 0;
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
+    long st = th_http(&b, method, url, hl, body);
     if (out)
         *out = b.body ? cJSON_Parse(b.body) : NULL;
     free(b.body);

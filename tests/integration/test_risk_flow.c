@@ -39,6 +39,7 @@
 #include "db.h"
 #include "eip712.h"
 #include "envelope.h"
+#include "devchain_fixture.h"
 #include "harness.h"
 #include "hex.h"
 #include "http.h"
@@ -191,15 +192,7 @@ static int read_acc(const cJSON *o, char *addr, char *key)
 static int group_setup(void **state)
 {
     (void)state;
-    const char *path = getenv("PAIMON_DEVCHAIN_JSON");
-    FILE *f = path ? fopen(path, "r") : NULL;
-    if (!f)
-        return -1;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    g.dc = cJSON_Parse(buf);
+    g.dc = dc_json_load(NULL);
     if (!g.dc)
         return -1;
     util_strlcpy(g.rpc_url, cJSON_GetStringValue(cJSON_GetObjectItem(g.dc, "rpcUrl")),

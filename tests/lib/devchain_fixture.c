@@ -21,18 +21,29 @@ static cJSON *account(const dc_chain *c, const char *role, int index)
     return index < 0 ? r : cJSON_GetArrayItem(r, index);
 }
 
-int dc_open(dc_chain *c, const char *json_path, const char *name)
+cJSON *dc_json_load(const char *json_path)
 {
-    memset(c, 0, sizeof *c);
     const char *path = json_path ? json_path : getenv("PAIMON_DEVCHAIN_JSON");
     FILE *f = path ? fopen(path, "r") : NULL;
     if (!f)
-        return -1;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+        return NULL;
+    /* a 50-asset devchain's book is a few tens of KiB */
+    size_t cap = 1u << 20;
+    char *buf = malloc(cap);
+    size_t n = buf ? fread(buf, 1, cap - 1, f) : 0;
     fclose(f);
+    if (!buf)
+        return NULL;
     buf[n] = '\0';
-    c->json = cJSON_Parse(buf);
+    cJSON *j = cJSON_Parse(buf);
+    free(buf);
+    return j;
+}
+
+int dc_open(dc_chain *c, const char *json_path, const char *name)
+{
+    memset(c, 0, sizeof *c);
+    c->json = dc_json_load(json_path);
     const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(c->json, "rpcUrl"));
     if (!url || strlen(url) >= sizeof c->rpc_url) {
         dc_close(c);

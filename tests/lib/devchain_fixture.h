@@ -56,6 +56,9 @@ typedef struct dc_chain {
  * deployed and seeded, devchain.json written to run_dir) and opens it; dc_close stops
  * it. For tests that must not share the harness's devchain. name labels RPC logs. */
 int dc_start(dc_chain *c, const char *run_dir, int port, const char *name);
+/* The devchain's address book parsed (json_path NULL: $PAIMON_DEVCHAIN_JSON); the
+ * caller frees it; NULL when missing or not JSON. */
+cJSON *dc_json_load(const char *json_path);
 /* Opens the devchain described by json_path (NULL: $PAIMON_DEVCHAIN_JSON, which
  * tests/run.sh sets). */
 int dc_open(dc_chain *c, const char *json_path, const char *name);

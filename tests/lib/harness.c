@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
 static int env_port(const char *name)
 {
@@ -276,4 +277,52 @@ int th_pg_migrate(PGconn *c, const char *service)
     if (rc != 0)
         fprintf(stderr, "harness: migrate: %s\n", err);
     return rc;
+}
+
+static size_t resp_body(void *p, size_t s, size_t n, void *ud)
+{
+    th_resp *r = ud;
+    char *b = realloc(r->body, r->len + s * n + 1);
+    if (!b)
+        return 0; /* curl fails the transfer */
+    memcpy(b + r->len, p, s * n);
+    r->body = b;
+    r->len += s * n;
+    r->body[r->len] = '\0';
+    return s * n;
+}
+
+static size_t resp_header(char *p, size_t s, size_t n, void *ud)
+{
+    th_resp *r = ud;
+    size_t l = strlen(r->headers);
+    if (l + s * n < sizeof r->headers) {
+        memcpy(r->headers + l, p, s * n);
+        r->headers[l + s * n] = '\0';
+    }
+    return s * n;
+}
+
+long th_http(th_resp *r, const char *method, const char *url, struct curl_slist *headers,
+             const char *body)
+{
+    memset(r, 0, sizeof *r);
+    CURL *h = curl_easy_init();
+    if (h) {
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        if (body)
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, resp_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, resp_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
+        if (curl_easy_perform(h) == CURLE_OK)
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+        curl_easy_cleanup(h);
+    }
+    curl_slist_free_all(headers);
+    return r->status;
 }

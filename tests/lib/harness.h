@@ -53,4 +53,18 @@ char *th_sh_rc(int *rc, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* Same, failing the test when the command does not exit 0. */
 char *th_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* An HTTP answer: status 0 when the request failed; body malloc'd and NUL-terminated
+ * (caller frees, NULL when empty); headers keep what fits. */
+typedef struct th_resp {
+    long status;
+    char *body;
+    size_t len;
+    char headers[4096];
+} th_resp;
+struct curl_slist;
+/* One request with libcurl (20 s timeout) into *r (cleared first). headers (taken,
+ * freed here) may be NULL; body NULL sends none. Returns r->status. */
+long th_http(th_resp *r, const char *method, const char *url, struct curl_slist *headers,
+             const char *body);
+
 #endif
