@@ -339,6 +339,8 @@ static stream_stats read_stream(redisContext *rc)
     return s;
 }
 
+static void quiet(void *arg, const char *msg);
+
 static PGconn *fresh(const char *name)
 {
     db_url = th_pg_fresh_db(name);
@@ -348,7 +350,26 @@ static PGconn *fresh(const char *name)
     PGconn *pg = th_pg_connect(db_url);
     if (th_pg_migrate(pg, "listener") != 0)
         fail_msg("listener migrations did not apply");
+    PQsetNoticeProcessor(pg, quiet, NULL);
     return pg;
+}
+
+/* A freshly deployed emitter in a, and the PAIMON_LISTENER_CONTRACTS value for it. */
+static void deploy_one(char a[43], char contracts[1400])
+{
+    deploy(a);
+    snprintf(contracts, 1400, "%s=%s", a, abi_path);
+}
+
+/* The listener's gap report over HTTP says nothing is missing. */
+static void assert_no_gaps(int port)
+{
+    long code;
+    cJSON *body = http_get_json(port, "/v1/gaps", &code);
+    assert_int_equal(code, 200);
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(body, "data"), "missing_blocks")->valueint, 0);
+    cJSON_Delete(body);
 }
 
 /* Live events not on the stream by the publish watermark, or -1 if the watermark
@@ -428,7 +449,6 @@ static void test_exactly_once_backfill_then_live(void **state)
 {
     (void)state;
     PGconn *pg = fresh("listener_once");
-    PQsetNoticeProcessor(pg, quiet, NULL);
     redisContext *rc = th_redis_fresh();
     char a[43], b[43], contracts[1400];
     deploy(a);
@@ -484,11 +504,7 @@ static void test_exactly_once_backfill_then_live(void **state)
     body = http_get_json(l.port, "/v1/events?tx_hash=0x12", &code);
     assert_int_equal(code, 400);
     cJSON_Delete(body);
-    body = http_get_json(l.port, "/v1/gaps", &code);
-    assert_int_equal(code, 200);
-    assert_int_equal(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(body, "data"), "missing_blocks")->valueint, 0);
-    cJSON_Delete(body);
+    assert_no_gaps(l.port);
     stop_pid(l.pid, SIGTERM);
     redisFree(rc);
     PQfinish(pg);
@@ -501,11 +517,9 @@ static void test_sigkill_backfill_and_live(void **state)
 {
     (void)state;
     PGconn *pg = fresh("listener_kill");
-    PQsetNoticeProcessor(pg, quiet, NULL);
     redisContext *rc = th_redis_fresh();
     char a[43], contracts[1400];
-    deploy(a);
-    snprintf(contracts, sizeof contracts, "%s=%s", a, abi_path);
+    deploy_one(a, contracts);
     size_t expect = 0;
     for (int i = 0; i < 60; i++, expect += 50)
         emit_many(a, 50, 1);
@@ -541,12 +555,7 @@ static void test_sigkill_backfill_and_live(void **state)
     assert_int_equal(s.unique, expect);
     /* Each kill can repeat only the batch in flight (sent, watermark not yet moved). */
     assert_true(s.total - s.unique <= 100);
-    long code;
-    cJSON *body = http_get_json(l.port, "/v1/gaps", &code);
-    assert_int_equal(code, 200);
-    assert_int_equal(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(body, "data"), "missing_blocks")->valueint, 0);
-    cJSON_Delete(body);
+    assert_no_gaps(l.port);
     stop_pid(l.pid, SIGTERM);
     redisFree(rc);
     PQfinish(pg);
@@ -560,11 +569,9 @@ static void test_watermark_republish(void **state)
 {
     (void)state;
     PGconn *pg = fresh("listener_wm");
-    PQsetNoticeProcessor(pg, quiet, NULL);
     redisContext *rc = th_redis_fresh();
     char a[43], contracts[1400];
-    deploy(a);
-    snprintf(contracts, sizeof contracts, "%s=%s", a, abi_path);
+    deploy_one(a, contracts);
     for (int i = 0; i < 8; i++)
         emit_many(a, 10, 7);
     listener l = listener_start(contracts, NULL, NULL, 0);
@@ -681,11 +688,9 @@ static void test_reorg_snapshot_revert(void **state)
 {
     (void)state;
     PGconn *pg = fresh("listener_reorg");
-    PQsetNoticeProcessor(pg, quiet, NULL);
     redisContext *rc = th_redis_fresh();
     char a[43], contracts[1400];
-    deploy(a);
-    snprintf(contracts, sizeof contracts, "%s=%s", a, abi_path);
+    deploy_one(a, contracts);
     emit_many(a, 5, 1);
     listener l = listener_start(contracts, NULL, NULL, 0);
     wait_checkpoint(pg, (long long)head(), 15000);
@@ -772,11 +777,9 @@ static void test_reorg_deeper_than_window(void **state)
 {
     (void)state;
     PGconn *pg = fresh("listener_deep_reorg");
-    PQsetNoticeProcessor(pg, quiet, NULL);
     redisContext *rc = th_redis_fresh();
     char a[43], contracts[1400];
-    deploy(a);
-    snprintf(contracts, sizeof contracts, "%s=%s", a, abi_path);
+    deploy_one(a, contracts);
     emit_many(a, 5, 1);
     listener l = listener_start(contracts, "PAIMON_LISTENER_REORG_WINDOW=64", NULL, 0);
     wait_checkpoint(pg, (long long)head(), 15000);
@@ -857,11 +860,9 @@ static void test_rpc_failover(void **state)
 {
     (void)state;
     PGconn *pg = fresh("listener_failover");
-    PQsetNoticeProcessor(pg, quiet, NULL);
     redisContext *rc = th_redis_fresh();
     char a[43], contracts[1400], urls[160];
-    deploy(a);
-    snprintf(contracts, sizeof contracts, "%s=%s", a, abi_path);
+    deploy_one(a, contracts);
     for (int i = 0; i < 4; i++)
         emit_many(a, 10, 1);
     snprintf(urls, sizeof urls, "PAIMON_RPC_URLS=http://127.0.0.1:%d,%s", dead_port, anvil_url);
@@ -894,11 +895,9 @@ static void test_standby_takes_over(void **state)
 {
     (void)state;
     PGconn *pg = fresh("listener_standby");
-    PQsetNoticeProcessor(pg, quiet, NULL);
     redisContext *rc = th_redis_fresh();
     char a[43], contracts[1400];
-    deploy(a);
-    snprintf(contracts, sizeof contracts, "%s=%s", a, abi_path);
+    deploy_one(a, contracts);
     emit_many(a, 10, 1);
     listener l1 = listener_start(contracts, NULL, NULL, 0);
     listener l2 = listener_start(contracts, NULL, NULL, 1);
