@@ -418,7 +418,10 @@ static int pick(rpc_client *c, const int *tried, unsigned flags, int *probe)
 }
 
 /* Records the outcome of one attempt: K_OK (also for deterministic / limit RPC
- * errors, which prove the node healthy), a failure kind, or a rate limit. */
+ * errors, which prove the node healthy), a failure kind, or a rate limit. An answer
+ * over our own size cap is counted but leaves the breaker alone: the node answered,
+ * the request was too broad (a dense eth_getLogs range), and opening the breaker
+ * would stall the caller that is already shrinking it. */
 static void record(rpc_client *c, int i, int probe, fail_kind k, int64_t retry_after_ms)
 {
     endpoint *ep = &c->ep[i];
@@ -426,8 +429,8 @@ static void record(rpc_client *c, int i, int probe, fail_kind k, int64_t retry_a
     pthread_mutex_lock(&c->mu);
     if (probe)
         ep->probe_inflight = 0;
-    if (k == K_OK || k == K_RPC_LIMIT) {
-        if (k == K_RPC_LIMIT)
+    if (k == K_OK || k == K_RPC_LIMIT || k == K_TOO_LARGE) {
+        if (k != K_OK)
             metrics_counter_inc(ep->m_err[k]);
         ep->fails = 0;
         if (probe || ep->state == RPC_BREAKER_HALF_OPEN) {

@@ -29,6 +29,28 @@
 #define HEADER_CHUNK     100
 #define REPUBLISH_LIMIT  1000
 #define ERROR_BACKOFF_MS 500
+#define HEAD_REFRESH_MS  1000
+#define PUB_DEPTH        2 /* committed batches queued for the publisher */
+
+/* A block range read from the node and decoded, ready for the worker to check and
+ * commit. The prefetcher prepares the next range this way while the worker commits
+ * the current one. Owns everything it points to (prep_clear). */
+typedef struct prep {
+    int64_t from, to;
+    int rc;          /* 0 ready; 1 the node moved or lacks a block: re-run; -1 failed */
+    int logs_failed; /* eth_getLogs itself failed: e says why (the range control needs it) */
+    rpc_error e;
+    char err[UTIL_ERRLEN]; /* why, for the other failures ("" if already logged) */
+    size_t nlogs;
+    int64_t *nums; /* sorted, unique block numbers whose headers are in hdrs */
+    rpc_header *hdrs;
+    size_t nn;
+    int64_t win_from; /* the reorg window: [win_from, to], nwin blocks (maybe none) */
+    size_t nwin;
+    store_row *rows;
+    size_t nrows;
+    int64_t logs_ms, headers_ms, decode_ms;
+} prep;
 
 struct chain {
     chain_cfg cfg;
@@ -50,31 +72,37 @@ struct chain {
     int reinc;       /* some event was ever removed: re-inclusions need their own ids */
     int pending_pub; /* rows committed but not yet on the stream */
     int64_t head;
+    int64_t head_read_ms; /* when head was last asked of the node (0: ask now) */
 
     pthread_t thread;
     int started;
 
-    /* publisher thread (pub_mu guards the pub_ fields below it) */
+    /* publisher thread: committed batches in commit order (pub_mu guards the pub_
+     * fields below it). After a failure the rest of the queue is dropped unsent: the
+     * watermark must not pass a batch that is not out, and republish() sends them. */
     pthread_t pub_thread;
     int pub_started;
     pthread_mutex_t pub_mu;
     pthread_cond_t pub_cv;
     int pub_busy, pub_stop, pub_result, pub_rc, pub_fenced;
-    store_row *pub_rows;
-    size_t pub_n;
-    int64_t pub_upto, pub_fence;
-    redisContext *pub_redis; /* publisher thread only */
+    struct pub_item {
+        store_row *rows;
+        size_t n;
+        int64_t upto, fence;
+    } pub_q[PUB_DEPTH];
+    size_t pub_first, pub_count; /* the queue; the first item is in flight while busy */
+    redisContext *pub_redis;     /* publisher thread only */
 
-    /* prefetcher thread: the next backfill range's eth_getLogs runs while this one is
-     * decoded and committed (pf_mu guards the pf_ fields; pf_rpc is its own client) */
+    /* prefetcher thread: the next backfill range is read, its headers fetched and its
+     * logs decoded while the worker commits this one (pf_mu guards the pf_ fields;
+     * pf_rpc is its own client) */
     pthread_t pf_thread;
     int pf_started;
     pthread_mutex_t pf_mu;
     pthread_cond_t pf_cv;
     int pf_want, pf_busy, pf_done, pf_stop;
-    int64_t pf_from, pf_to;
-    cJSON *pf_logs;
-    rpc_error pf_err;
+    int64_t pf_from, pf_to, pf_head;
+    prep pf_prep;
     rpc_client *pf_rpc;
     atomic_int stop;
     pthread_mutex_t mu; /* guards st */
@@ -257,56 +285,87 @@ static int publish_rows(chain *c, const store_row *rows, size_t n, int compensat
     return rc;
 }
 
-/* ---- the publisher thread: a committed batch goes out while the worker reads,
- * decodes and commits the next one (at most one batch in flight; its outcome is
- * collected by pub_drain before anything that depends on it). */
+/* ---- the publisher thread: committed batches go out while the worker reads,
+ * decodes and commits the next ones (at most PUB_DEPTH queued; the outcome of a
+ * failure is collected by pub_poll / pub_drain before anything that depends on it). */
 
 static void *publisher(void *arg)
 {
     chain *c = arg;
     pthread_mutex_lock(&c->pub_mu);
     for (;;) {
-        while (!c->pub_busy && !c->pub_stop)
+        while (!c->pub_count && !c->pub_stop)
             pthread_cond_wait(&c->pub_cv, &c->pub_mu);
-        if (!c->pub_busy)
+        if (!c->pub_count)
             break;
-        store_row *rows = c->pub_rows;
-        size_t n = c->pub_n;
-        int64_t upto = c->pub_upto, fence = c->pub_fence;
+        struct pub_item it = c->pub_q[c->pub_first];
+        int skip = c->pub_result && c->pub_rc != 0; /* an earlier batch did not go out */
+        c->pub_busy = 1;
         pthread_mutex_unlock(&c->pub_mu);
-        int fenced = 0;
-        int rc = publish_core(c, &c->pub_redis, rows, n, 0, upto, fence, &fenced);
-        store_rows_free(rows, n);
+        int fenced = 0, rc = -1;
+        if (!skip)
+            rc = publish_core(c, &c->pub_redis, it.rows, it.n, 0, it.upto, it.fence, &fenced);
+        store_rows_free(it.rows, it.n);
         pthread_mutex_lock(&c->pub_mu);
-        c->pub_rows = NULL;
-        c->pub_n = 0;
-        c->pub_rc = rc;
-        c->pub_fenced = fenced;
-        c->pub_result = 1;
+        c->pub_first = (c->pub_first + 1) % PUB_DEPTH;
+        c->pub_count--;
         c->pub_busy = 0;
+        if (!skip && (rc != 0 || !c->pub_result)) {
+            c->pub_rc = rc;
+            c->pub_fenced = fenced;
+            c->pub_result = 1;
+        }
         pthread_cond_broadcast(&c->pub_cv);
     }
     pthread_mutex_unlock(&c->pub_mu);
     return NULL;
 }
 
-/* Waits for the batch in flight (if any) and applies its outcome. */
+/* Applies a collected outcome (pub_mu held): 0 nothing to apply. */
+static int pub_take_result(chain *c, int *rc, int *fenced)
+{
+    int have = c->pub_result;
+    *rc = c->pub_rc;
+    *fenced = c->pub_fenced;
+    c->pub_result = 0;
+    c->pub_rc = 0;
+    c->pub_fenced = 0;
+    return have;
+}
+
+/* Waits until every queued batch is out (or dropped) and applies the outcome. */
 static void pub_drain(chain *c)
 {
     if (!c->pub_started)
         return;
     pthread_mutex_lock(&c->pub_mu);
-    while (c->pub_busy)
+    while (c->pub_count)
         pthread_cond_wait(&c->pub_cv, &c->pub_mu);
-    int have = c->pub_result, rc = c->pub_rc, fenced = c->pub_fenced;
-    c->pub_result = 0;
+    int rc, fenced, have = pub_take_result(c, &rc, &fenced);
     pthread_mutex_unlock(&c->pub_mu);
     if (have)
         publish_outcome(c, rc, fenced);
 }
 
-/* Hands a committed batch's rows (taken) to the publisher; the caller drained first
- * and found nothing pending. Without the thread, publishes here. */
+/* Applies a failure the publisher already hit, without waiting for the queue. */
+static void pub_poll(chain *c)
+{
+    if (!c->pub_started)
+        return;
+    pthread_mutex_lock(&c->pub_mu);
+    int rc = 0, fenced = 0, have = 0;
+    if (c->pub_result && (c->pub_rc != 0 || c->pub_fenced)) {
+        while (c->pub_count) /* let it drop the rest of the queue first */
+            pthread_cond_wait(&c->pub_cv, &c->pub_mu);
+        have = pub_take_result(c, &rc, &fenced);
+    }
+    pthread_mutex_unlock(&c->pub_mu);
+    if (have)
+        publish_outcome(c, rc, fenced);
+}
+
+/* Queues a committed batch's rows (taken) behind the ones still going out, waiting
+ * for room. Without the thread, publishes here. */
 static void pub_submit(chain *c, store_row *rows, size_t n, int64_t upto)
 {
     if (!c->pub_started) {
@@ -315,11 +374,11 @@ static void pub_submit(chain *c, store_row *rows, size_t n, int64_t upto)
         return;
     }
     pthread_mutex_lock(&c->pub_mu);
-    c->pub_rows = rows;
-    c->pub_n = n;
-    c->pub_upto = upto;
-    c->pub_fence = c->lease.fence;
-    c->pub_busy = 1;
+    while (c->pub_count == PUB_DEPTH)
+        pthread_cond_wait(&c->pub_cv, &c->pub_mu);
+    c->pub_q[(c->pub_first + c->pub_count) % PUB_DEPTH] =
+        (struct pub_item){.rows = rows, .n = n, .upto = upto, .fence = c->lease.fence};
+    c->pub_count++;
     pthread_cond_broadcast(&c->pub_cv);
     pthread_mutex_unlock(&c->pub_mu);
 }
@@ -431,7 +490,7 @@ static int cmp_i64(const void *a, const void *b)
 
 /* Headers of nums (sorted, unique). 0 ok, 1 some block unknown to the node (a race
  * with a reorg or a lagging endpoint), -1 RPC error. */
-static int fetch_headers(chain *c, const int64_t *nums, size_t n, rpc_header *out, char *err,
+static int fetch_headers(rpc_client *rpc, const int64_t *nums, size_t n, rpc_header *out, char *err,
                          size_t errlen)
 {
     rpc_batch_item items[HEADER_CHUNK];
@@ -447,7 +506,7 @@ static int fetch_headers(chain *c, const int64_t *nums, size_t n, rpc_header *ou
             cJSON_AddItemToArray(items[i].params, cJSON_CreateFalse());
             rpc_error_init(&items[i].error);
         }
-        if (rpc_batch(c->rpc, items, k, RPC_F_HEAD, err, errlen) != 0) {
+        if (rpc_batch(rpc, items, k, RPC_F_HEAD, err, errlen) != 0) {
             rpc_batch_items_clear(items, k);
             return -1;
         }
@@ -524,6 +583,7 @@ static int orphan_fn(db_conn *dc, void *ud, char *err, size_t errlen)
 static int handle_reorg(chain *c)
 {
     char err[UTIL_ERRLEN];
+    c->head_read_ms = 0; /* the branch may be shorter: ask for the head again */
     /* The orphan scan reads the watermark: collect the batch in flight, and send what
      * it left unsent first, so every event on the stream is at or below the
      * watermark and gets its compensation. */
@@ -759,6 +819,90 @@ static cJSON *logs_filter(chain *c, int64_t from, int64_t to)
     return f;
 }
 
+/* ---- reading a range */
+
+static void prep_init(prep *p, int64_t from, int64_t to)
+{
+    memset(p, 0, sizeof *p);
+    rpc_error_init(&p->e);
+    p->from = from;
+    p->to = to;
+}
+
+static void prep_clear(prep *p)
+{
+    rpc_error_clear(&p->e);
+    store_rows_free(p->rows, p->nrows);
+    free(p->hdrs);
+    free(p->nums);
+    prep_init(p, 0, -1);
+}
+
+/* Reads [from, to] on rpc: the logs, the headers they need, the decoded rows. `head`
+ * places the reorg window; an older head only widens it. Sets p->rc (see prep). */
+static void prep_run(chain *c, rpc_client *rpc, int64_t from, int64_t to, int64_t head, prep *p)
+{
+    int64_t t0 = util_mono_ms();
+    prep_init(p, from, to);
+    cJSON *filter = logs_filter(c, from, to);
+    cJSON *logs = rpc_get_logs(rpc, filter, &p->e);
+    cJSON_Delete(filter);
+    int64_t t1 = util_mono_ms();
+    p->logs_ms = t1 - t0;
+    if (!logs) {
+        p->rc = -1;
+        p->logs_failed = 1;
+        return;
+    }
+    p->nlogs = (size_t)cJSON_GetArraySize(logs);
+    /* Headers: the link to our checkpoint, the new checkpoint, and the reorg window —
+     * only the part a reorg can still reach (the last `window` blocks below the head):
+     * a backfill far behind the head needs no window, and fetching one per batch
+     * would cost more than the logs. */
+    int64_t win_from = to - (int64_t)c->cfg.window + 1;
+    int64_t reach = head - (int64_t)c->cfg.window + 1;
+    if (win_from < from)
+        win_from = from;
+    if (win_from < reach)
+        win_from = reach;
+    p->win_from = win_from;
+    p->nwin = win_from <= to ? (size_t)(to - win_from + 1) : 0;
+    size_t cap = p->nwin + p->nlogs + 2, nn = 0;
+    int64_t *nums = p->nums = util_malloc(cap * sizeof *nums);
+    nums[nn++] = from;
+    nums[nn++] = to;
+    for (int64_t b = win_from; b <= to; b++)
+        nums[nn++] = b;
+    /* Blocks with logs need a header only for their timestamp, and nodes that put
+     * blockTimestamp in logs (anvil, geth >= 1.14) spare us that round trip per block. */
+    const cJSON *lg;
+    cJSON_ArrayForEach(lg, logs)
+    {
+        uint64_t bn, ts;
+        if (log_u64(lg, "blockNumber", &bn) == 0 && (int64_t)bn >= from && (int64_t)bn <= to &&
+            log_u64(lg, "blockTimestamp", &ts) != 0)
+            nums[nn++] = (int64_t)bn;
+    }
+    qsort(nums, nn, sizeof *nums, cmp_i64);
+    size_t u = 0;
+    for (size_t i = 0; i < nn; i++)
+        if (u == 0 || nums[u - 1] != nums[i])
+            nums[u++] = nums[i];
+    p->nn = nn = u;
+    p->hdrs = util_calloc(nn, sizeof *p->hdrs);
+    char err[UTIL_ERRLEN];
+    int rc = fetch_headers(rpc, nums, nn, p->hdrs, err, sizeof err);
+    int64_t t2 = util_mono_ms();
+    p->headers_ms = t2 - t1;
+    if (rc < 0)
+        util_err(p->err, sizeof p->err, "cannot fetch headers: %s", err);
+    if (rc == 0)
+        rc = decode_logs(c, logs, nums, p->hdrs, nn, &p->rows, &p->nrows);
+    p->decode_ms = util_mono_ms() - t2;
+    p->rc = rc < 0 ? -1 : rc;
+    cJSON_Delete(logs);
+}
+
 /* ---- prefetch */
 
 static void *prefetcher(void *arg)
@@ -772,16 +916,12 @@ static void *prefetcher(void *arg)
             break;
         c->pf_want = 0;
         c->pf_busy = 1;
-        int64_t from = c->pf_from, to = c->pf_to;
+        int64_t from = c->pf_from, to = c->pf_to, head = c->pf_head;
         pthread_mutex_unlock(&c->pf_mu);
-        cJSON *filter = logs_filter(c, from, to);
-        rpc_error e;
-        rpc_error_init(&e);
-        cJSON *logs = rpc_get_logs(c->pf_rpc, filter, &e);
-        cJSON_Delete(filter);
+        prep p;
+        prep_run(c, c->pf_rpc, from, to, head, &p);
         pthread_mutex_lock(&c->pf_mu);
-        c->pf_logs = logs;
-        c->pf_err = e;
+        c->pf_prep = p;
         c->pf_busy = 0;
         c->pf_done = 1;
         pthread_cond_broadcast(&c->pf_cv);
@@ -803,9 +943,9 @@ static int pf_range(chain *c, int64_t *from, int64_t *to)
     return have;
 }
 
-/* Takes the prefetched answer for exactly [from, to] (waiting for it): 1 with *logs
- * (NULL on failure, *e filled; caller owns both). Any other prefetch is dropped: 0. */
-static int pf_take(chain *c, int64_t from, int64_t to, cJSON **logs, rpc_error *e)
+/* Takes the prefetched range if it is exactly [from, to] (waiting for it): 1 with *out
+ * (the caller owns it). Any other prefetch is dropped: 0. */
+static int pf_take(chain *c, int64_t from, int64_t to, prep *out)
 {
     if (!c->pf_started)
         return 0;
@@ -816,21 +956,18 @@ static int pf_take(chain *c, int64_t from, int64_t to, cJSON **logs, rpc_error *
         pthread_cond_wait(&c->pf_cv, &c->pf_mu);
     int got = c->pf_done && match;
     if (got) {
-        *logs = c->pf_logs;
-        *e = c->pf_err;
-    } else if (c->pf_done) {
-        cJSON_Delete(c->pf_logs);
-        rpc_error_clear(&c->pf_err);
+        *out = c->pf_prep;
+        prep_init(&c->pf_prep, 0, -1);
+    } else {
+        prep_clear(&c->pf_prep);
     }
-    c->pf_logs = NULL;
-    rpc_error_init(&c->pf_err);
     c->pf_done = 0;
     pthread_mutex_unlock(&c->pf_mu);
     return got;
 }
 
 /* Asks for [from, to] in the background (the worker took or dropped the last one). */
-static void pf_start(chain *c, int64_t from, int64_t to)
+static void pf_start(chain *c, int64_t from, int64_t to, int64_t head)
 {
     if (!c->pf_started)
         return;
@@ -838,6 +975,7 @@ static void pf_start(chain *c, int64_t from, int64_t to)
     if (!c->pf_want && !c->pf_busy && !c->pf_done) {
         c->pf_from = from;
         c->pf_to = to;
+        c->pf_head = head;
         c->pf_want = 1;
         pthread_cond_broadcast(&c->pf_cv);
     }
@@ -855,9 +993,7 @@ static void pf_stop(chain *c)
     pthread_mutex_unlock(&c->pf_mu);
     pthread_join(c->pf_thread, NULL);
     c->pf_started = 0;
-    cJSON_Delete(c->pf_logs);
-    c->pf_logs = NULL;
-    rpc_error_clear(&c->pf_err);
+    prep_clear(&c->pf_prep);
     c->pf_done = 0;
 }
 
@@ -865,86 +1001,48 @@ static void pf_stop(chain *c)
 static int run_batch(chain *c, int64_t from, int64_t to, int64_t safe)
 {
     char err[UTIL_ERRLEN];
-    int64_t t0 = util_mono_ms(), t_logs = 0, t_hdr = 0, t_dec = 0, t_tx = 0;
-    rpc_error e;
-    rpc_error_init(&e);
-    cJSON *logs = NULL;
-    if (!pf_take(c, from, to, &logs, &e)) {
-        cJSON *filter = logs_filter(c, from, to);
-        logs = rpc_get_logs(c->rpc, filter, &e);
-        cJSON_Delete(filter);
-    }
+    int64_t t0 = util_mono_ms(), t_tx = 0;
+    prep p;
+    int prefetched = pf_take(c, from, to, &p);
+    if (!prefetched)
+        prep_run(c, c->rpc, from, to, c->head, &p);
+    int64_t t_ready = util_mono_ms();
     uint64_t span = (uint64_t)(to - from + 1);
-    if (!logs) {
-        int shrink = range_error_shrinks(e.status == RPC_ERR_RPC, e.code, e.message);
+    store_row *rows = NULL;
+    size_t nrows = 0;
+    int rc;
+    if (p.logs_failed) {
+        int shrink = range_error_shrinks(p.e.status == RPC_ERR_RPC, p.e.code, p.e.message);
         log_warn("eth_getLogs failed", "chain", c->label, "#from", LOG_I64(from), "#to",
-                 LOG_I64(to), "error", e.message);
-        rpc_error_clear(&e);
-        if (shrink && range_on_failure(&c->range, span)) {
+                 LOG_I64(to), "error", p.e.message);
+        rc = -1;
+        if (shrink && range_on_failure(&c->range, span, range_error_oversize(p.e.message))) {
             metrics_counter_inc(c->m_shrinks);
-            return 1;
+            rc = 1;
         }
-        return -1;
+        goto out;
     }
-    rpc_error_clear(&e);
-    size_t nlogs = (size_t)cJSON_GetArraySize(logs);
-    t_logs = util_mono_ms();
-    /* Still behind the safe head: ask for the next range now, sized as the range
-     * control will size it after this batch, so the node works on it while this one
-     * is decoded and committed. Used only if the batch succeeds and the next one
-     * starts right after it (pf_take drops it otherwise). */
+    if (p.rc != 0) {
+        if (p.err[0])
+            log_warn("cannot read the range", "chain", c->label, "error", p.err);
+        c->head_read_ms = 0; /* the node may have moved: ask it for the head again */
+        rc = p.rc;
+        goto out;
+    }
+    /* Still behind the safe head: have the next range read and decoded now, sized as
+     * the range control will size it after this batch, so the node and the decoder
+     * work on it while this one commits. Used only if this batch succeeds and the
+     * next one starts right after it (pf_take drops it otherwise). */
     if (to < safe) {
         range_ctl next = c->range;
         uint64_t nto;
-        range_on_success(&next, span, nlogs);
+        range_on_success(&next, span, p.nlogs);
         if (range_next(&next, (uint64_t)to + 1, (uint64_t)safe, &nto))
-            pf_start(c, to + 1, (int64_t)nto);
+            pf_start(c, to + 1, (int64_t)nto, c->head);
     }
-
-    /* Headers: the link to our checkpoint, the new checkpoint, and the reorg window —
-     * only the part a reorg can still reach (the last `window` blocks below the head):
-     * a backfill far behind the head needs no window, and fetching one per batch
-     * would cost more than the logs. */
-    int64_t win_from = to - (int64_t)c->cfg.window + 1;
-    int64_t reach = c->head - (int64_t)c->cfg.window + 1;
-    if (win_from < from)
-        win_from = from;
-    if (win_from < reach)
-        win_from = reach;
-    size_t nwin = win_from <= to ? (size_t)(to - win_from + 1) : 0;
-    size_t cap = nwin + nlogs + 2, nn = 0;
-    int64_t *nums = util_malloc(cap * sizeof *nums);
-    nums[nn++] = from;
-    nums[nn++] = to;
-    for (int64_t b = win_from; b <= to; b++)
-        nums[nn++] = b;
-    /* Blocks with logs need a header only for their timestamp, and nodes that put
-     * blockTimestamp in logs (anvil, geth >= 1.14) spare us that round trip per block. */
-    const cJSON *lg;
-    cJSON_ArrayForEach(lg, logs)
-    {
-        uint64_t bn, ts;
-        if (log_u64(lg, "blockNumber", &bn) == 0 && (int64_t)bn >= from && (int64_t)bn <= to &&
-            log_u64(lg, "blockTimestamp", &ts) != 0)
-            nums[nn++] = (int64_t)bn;
-    }
-    qsort(nums, nn, sizeof *nums, cmp_i64);
-    size_t u = 0;
-    for (size_t i = 0; i < nn; i++)
-        if (u == 0 || nums[u - 1] != nums[i])
-            nums[u++] = nums[i];
-    nn = u;
-    rpc_header *hdrs = util_calloc(nn, sizeof *hdrs);
-    int rc = fetch_headers(c, nums, nn, hdrs, err, sizeof err);
-    t_hdr = util_mono_ms();
-    store_row *rows = NULL;
-    size_t nrows = 0;
-    if (rc != 0) {
-        if (rc < 0)
-            log_warn("cannot fetch headers", "chain", c->label, "error", err);
-        rc = rc < 0 ? -1 : 1;
-        goto out;
-    }
+    const int64_t *nums = p.nums;
+    const rpc_header *hdrs = p.hdrs;
+    size_t nn = p.nn;
     /* A first block that does not continue our checkpoint: a reorg happened below. */
     char ph[67];
     const rpc_header *first = find_header(nums, hdrs, nn, from);
@@ -960,19 +1058,17 @@ static int run_batch(chain *c, int64_t from, int64_t to, int64_t safe)
             goto out;
         }
     }
-    rc = decode_logs(c, logs, nums, hdrs, nn, &rows, &nrows);
-    t_dec = util_mono_ms();
-    if (rc != 0) {
-        rc = rc < 0 ? -1 : 1;
-        goto out;
-    }
+    rows = p.rows;
+    nrows = p.nrows;
+    p.rows = NULL;
+    p.nrows = 0;
     /* Window headers are the contiguous tail [win_from, to] (possibly empty). */
-    const rpc_header *win = nwin ? find_header(nums, hdrs, nn, win_from) : NULL;
+    const rpc_header *win = p.nwin ? find_header(nums, hdrs, nn, p.win_from) : NULL;
     batch_tx b = {.c = c,
                   .rows = rows,
                   .n = nrows,
                   .win = win,
-                  .nwin = nwin,
+                  .nwin = p.nwin,
                   .from = from,
                   .to = to,
                   .last = find_header(nums, hdrs, nn, to)};
@@ -988,7 +1084,7 @@ static int run_batch(chain *c, int64_t from, int64_t to, int64_t safe)
         goto out;
     }
     t_tx = util_mono_ms();
-    range_on_success(&c->range, span, nlogs);
+    range_on_success(&c->range, span, p.nlogs);
     c->cp.last_block = to;
     hex_encode(b.last->hash, 32, 1, c->cp.last_hash, sizeof c->cp.last_hash);
     c->cp.last_time = (int64_t)b.last->timestamp;
@@ -998,24 +1094,27 @@ static int run_batch(chain *c, int64_t from, int64_t to, int64_t safe)
     c->st.events += nrows;
     c->st.batches++;
     pthread_mutex_unlock(&c->mu);
-    /* The watermark may only move past this batch if everything before it is out. */
-    pub_drain(c);
+    /* The watermark may only move past this batch if everything before it is out:
+     * the publisher sends in commit order and drops what follows a failure, and a
+     * failure it already hit stops the queueing here (republish() takes over). */
+    pub_poll(c);
     int64_t t_wait = util_mono_ms();
     if (!c->pending_pub && c->leader) {
         pub_submit(c, rows, nrows, to);
         rows = NULL;
         nrows = 0;
     }
+    /* The read stages ran on the prefetcher (while the previous batch committed) when
+     * prefetched is 1: wait_ms is what the worker waited for them. */
     log_info("batch", "chain", c->label, "#from", LOG_I64(from), "#to", LOG_I64(to), "#events",
-             LOG_I64(b.n), "#logs_ms", LOG_I64(t_logs - t0), "#headers_ms", LOG_I64(t_hdr - t_logs),
-             "#decode_ms", LOG_I64(t_dec - t_hdr), "#commit_ms", LOG_I64(t_tx - t_dec),
-             "#publish_wait_ms", LOG_I64(t_wait - t_tx));
+             LOG_I64(b.n), "#prefetched", LOG_I64(prefetched), "#wait_ms", LOG_I64(t_ready - t0),
+             "#logs_ms", LOG_I64(p.logs_ms), "#headers_ms", LOG_I64(p.headers_ms), "#decode_ms",
+             LOG_I64(p.decode_ms), "#commit_ms", LOG_I64(t_tx - t_ready), "#publish_wait_ms",
+             LOG_I64(t_wait - t_tx));
     rc = 1;
 out:
     store_rows_free(rows, nrows);
-    free(hdrs);
-    free(nums);
-    cJSON_Delete(logs);
+    prep_clear(&p);
     return rc;
 }
 
@@ -1056,15 +1155,26 @@ static int step(chain *c)
         return -1;
     if (c->cp.halted)
         return 0;
-    uint64_t head;
-    if (rpc_block_number(c->rpc, &head, err, sizeof err) != 0) {
-        log_warn("cannot read the head", "chain", c->label, "error", err);
-        return -1;
+    /* Below a head we already know of, the next range's first header links it to our
+     * checkpoint and shows a reorg there: the head is asked for only now and then, and
+     * the checkpoint needs no check of its own. Both round trips would otherwise wait
+     * behind the prefetcher's eth_getLogs on a busy node, batch after batch. */
+    int64_t now = util_mono_ms();
+    int behind = c->head - (int64_t)c->cfg.confirmations > c->cp.last_block;
+    if (!behind || c->head_read_ms == 0 || now - c->head_read_ms >= HEAD_REFRESH_MS) {
+        uint64_t h;
+        if (rpc_block_number(c->rpc, &h, err, sizeof err) != 0) {
+            log_warn("cannot read the head", "chain", c->label, "error", err);
+            return -1;
+        }
+        c->head = (int64_t)h;
+        c->head_read_ms = now;
+        behind = c->head - (int64_t)c->cfg.confirmations > c->cp.last_block;
     }
-    c->head = (int64_t)head;
-    /* Is our checkpoint block still canonical? (A reorg to a shorter or equal branch
-     * shows here before any new block does.) */
-    if (c->cp.last_block >= 0 && c->cp.last_hash[0]) {
+    uint64_t head = (uint64_t)c->head;
+    /* Nothing new to read: is our checkpoint block still canonical? (A reorg to a
+     * shorter or equal branch shows here before any new block does.) */
+    if (!behind && c->cp.last_block >= 0 && c->cp.last_hash[0]) {
         char h[67];
         int rc = canonical_hash(c, c->cp.last_block, h);
         if (rc < 0)
@@ -1177,7 +1287,7 @@ chain *chain_new(const chain_cfg *cfg, char *err, size_t errlen)
     pthread_cond_init(&c->pub_cv, NULL);
     pthread_mutex_init(&c->pf_mu, NULL);
     pthread_cond_init(&c->pf_cv, NULL);
-    rpc_error_init(&c->pf_err);
+    prep_init(&c->pf_prep, 0, -1);
     snprintf(c->label, sizeof c->label, "%" PRIu64, cfg->chain_id);
     snprintf(c->lock_name, sizeof c->lock_name, "listener.chain.%" PRIu64, cfg->chain_id);
     c->urls = util_calloc(cfg->nurls, sizeof *c->urls);
@@ -1323,15 +1433,17 @@ void chain_free(chain *c)
     heads_free(c->heads);
     rpc_client_free(c->rpc);
     rpc_client_free(c->pf_rpc);
-    cJSON_Delete(c->pf_logs);
-    rpc_error_clear(&c->pf_err);
+    prep_clear(&c->pf_prep);
     pthread_cond_destroy(&c->pf_cv);
     pthread_mutex_destroy(&c->pf_mu);
     if (c->redis)
         redisFree(c->redis);
     if (c->pub_redis)
         redisFree(c->pub_redis);
-    store_rows_free(c->pub_rows, c->pub_n);
+    for (size_t i = 0; i < c->pub_count; i++) {
+        struct pub_item *it = &c->pub_q[(c->pub_first + i) % PUB_DEPTH];
+        store_rows_free(it->rows, it->n);
+    }
     pthread_cond_destroy(&c->pub_cv);
     pthread_mutex_destroy(&c->pub_mu);
     cJSON_Delete(c->topics);

@@ -5,27 +5,41 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Lowercase hex digit of c, or 0 when c is not a hex digit. A table, not
+ * isxdigit/tolower: this runs for two hashes of every event during a backfill. */
+static char hex_lower(unsigned char c)
+{
+    static const char t[256] = {
+        ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5',
+        ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9', ['a'] = 'a', ['b'] = 'b',
+        ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f', ['A'] = 'a', ['B'] = 'b',
+        ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f'};
+    return t[c];
+}
+
 int evid_hash_ok(const char *s)
 {
-    if (!s || strlen(s) != 66 || s[0] != '0' || s[1] != 'x')
+    if (!s || s[0] != '0' || s[1] != 'x')
         return 0;
-    for (int i = 2; i < 66; i++)
-        if (!isdigit((unsigned char)s[i]) && (s[i] < 'a' || s[i] > 'f'))
-            return 0;
-    return 1;
+    for (int i = 2; i < 66; i++) {
+        char c = hex_lower((unsigned char)s[i]);
+        if (!c || c != s[i])
+            return 0; /* also stops at a short string's terminator */
+    }
+    return s[66] == '\0';
 }
 
 int evid_hash_norm(const char *s, char out[67])
 {
-    if (!s || strlen(s) != 66 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+    if (!s || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
         return -1;
     out[0] = '0';
     out[1] = 'x';
-    for (int i = 2; i < 66; i++) {
-        if (!isxdigit((unsigned char)s[i]))
-            return -1;
-        out[i] = (char)tolower((unsigned char)s[i]);
-    }
+    for (int i = 2; i < 66; i++)
+        if (!(out[i] = hex_lower((unsigned char)s[i])))
+            return -1; /* also stops at a short string's terminator */
+    if (s[66] != '\0')
+        return -1;
     out[66] = '\0';
     return 0;
 }

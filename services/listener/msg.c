@@ -41,7 +41,8 @@ static void sb_lit(sbuf *b, const char *s)
 }
 
 /* A JSON string: quotes, backslashes and control characters escaped (the rest,
- * UTF-8 included, is valid as is). */
+ * UTF-8 included, is valid as is). Runs of plain characters (all of a hash, an id,
+ * a timestamp) are copied whole. */
 static void sb_str(sbuf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -49,21 +50,27 @@ static void sb_str(sbuf *b, const char *s)
     sb_reserve(b, n * 6 + 2);
     char *o = b->p + b->len;
     *o++ = '"';
-    for (; *s; s++) {
+    for (;;) {
+        size_t run = 0;
+        while ((unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
+            run++;
+        memcpy(o, s, run);
+        o += run;
+        s += run;
         unsigned char ch = (unsigned char)*s;
+        if (!ch)
+            break;
+        *o++ = '\\';
         if (ch == '"' || ch == '\\') {
-            *o++ = '\\';
             *o++ = (char)ch;
-        } else if (ch < 0x20) {
-            *o++ = '\\';
+        } else {
             *o++ = 'u';
             *o++ = '0';
             *o++ = '0';
             *o++ = hex[ch >> 4];
             *o++ = hex[ch & 15];
-        } else {
-            *o++ = (char)ch;
         }
+        s++;
     }
     *o++ = '"';
     b->len = (size_t)(o - b->p);

@@ -44,14 +44,15 @@ void range_on_success(range_ctl *r, uint64_t span, size_t nlogs)
     }
 }
 
-int range_on_failure(range_ctl *r, uint64_t span)
+int range_on_failure(range_ctl *r, uint64_t span, int oversize)
 {
     uint64_t base = span < r->span ? span : r->span;
     if (base <= r->min) {
         r->span = r->min;
         return 0;
     }
-    r->span = base / 2 < r->min ? r->min : base / 2;
+    uint64_t want = base / (oversize ? 8 : 2);
+    r->span = want < r->min ? r->min : want;
     r->shrinks++;
     return 1;
 }
@@ -72,4 +73,9 @@ int range_error_shrinks(int is_rpc_error, long code, const char *message)
     return has(message, "timeout") || has(message, "timed out") || has(message, "too large") ||
            has(message, "too big") || has(message, "larger than") || has(message, "size") ||
            has(message, "limit");
+}
+
+int range_error_oversize(const char *message)
+{
+    return has(message, "larger than");
 }

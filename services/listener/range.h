@@ -28,15 +28,21 @@ int range_next(const range_ctl *r, uint64_t next, uint64_t safe_head, uint64_t *
 /* After a successful request over `span` blocks that returned nlogs logs. */
 void range_on_success(range_ctl *r, uint64_t span, size_t nlogs);
 
-/* After a refused / failed request over `span` blocks: the next span is at most half.
- * Returns 1 when the span shrank, 0 when it was already at min (a single block the
- * provider will not serve: the caller backs off and retries, it cannot skip). */
-int range_on_failure(range_ctl *r, uint64_t span);
+/* After a refused / failed request over `span` blocks: the next span is at most half
+ * of it, or an eighth when `oversize` (the answer overran our own size cap: a 32 MiB
+ * cap holds some 30,000 logs, six times the default target, and each halving step
+ * would download the whole cap again before failing). Returns 1 when the span shrank,
+ * 0 when it was already at min (a single block the provider will not serve: the caller
+ * backs off and retries, it cannot skip). */
+int range_on_failure(range_ctl *r, uint64_t span, int oversize);
 
 /* Whether a failed eth_getLogs deserves a smaller range: a provider limit
  * (rpc_error_classify says LIMIT: "too many results", "block range", "limit exceeded",
  * -32005 is a rate limit and does not count), or every endpoint unavailable with a
  * timeout or an oversized answer. is_rpc_error: the node answered an error object. */
 int range_error_shrinks(int is_rpc_error, long code, const char *message);
+
+/* Whether the failure is rpc.h's own cap on an answer (max_response_bytes). */
+int range_error_oversize(const char *message);
 
 #endif

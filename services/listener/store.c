@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -174,78 +173,100 @@ static int reinclusion_ids(db_conn *c, const char *cid, uint64_t chain_id, store
     return 0;
 }
 
-/* COPY text format: backslash, tab, newline and carriage return are escaped. */
-static void copy_field(char **buf, size_t *len, size_t *cap, const char *s, char sep)
+/* COPY's binary format (PostgreSQL docs, "COPY ... Binary Format"): a header, then per
+ * row a field count and (length, bytes) per field, big-endian; then -1. No escaping and
+ * no text parsing of numbers and timestamps on either side. */
+typedef struct copybuf {
+    char *p;
+    size_t len, cap;
+} copybuf;
+
+static char *cb_room(copybuf *b, size_t n)
 {
-    size_t need = strlen(s) * 2 + 2;
-    if (*len + need > *cap) {
-        while (*len + need > *cap)
-            *cap *= 2;
-        *buf = realloc(*buf, *cap);
-        if (!*buf)
-            abort();
+    if (b->len + n > b->cap) {
+        while (b->len + n > b->cap)
+            b->cap *= 2;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p)
+            abort(); /* as util_malloc does */
     }
-    char *o = *buf + *len;
-    for (; *s; s++) {
-        char ch = *s;
-        if (ch == '\\' || ch == '\t' || ch == '\n' || ch == '\r') {
-            *o++ = '\\';
-            ch = ch == '\t' ? 't' : ch == '\n' ? 'n' : ch == '\r' ? 'r' : '\\';
-        }
-        *o++ = ch;
-    }
-    *o++ = sep;
-    *len = (size_t)(o - *buf);
+    char *o = b->p + b->len;
+    b->len += n;
+    return o;
 }
 
+static void cb_be(copybuf *b, uint64_t v, int bytes)
+{
+    char *o = cb_room(b, (size_t)bytes);
+    for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+        o[i] = (char)(v & 0xff);
+}
+
+static void cb_int(copybuf *b, uint64_t v, int bytes)
+{
+    cb_be(b, (uint64_t)bytes, 4);
+    cb_be(b, v, bytes);
+}
+
+/* A text field; jsonb (version 1) is the same text after a version byte. */
+static void cb_text(copybuf *b, const char *s, int jsonb)
+{
+    size_t n = strlen(s);
+    cb_be(b, n + (jsonb ? 1 : 0), 4);
+    char *o = cb_room(b, n + (jsonb ? 1 : 0));
+    if (jsonb)
+        *o++ = 1;
+    memcpy(o, s, n);
+}
+
+/* Seconds since the Unix epoch to a timestamptz: microseconds since 2000-01-01 UTC. */
+#define PG_EPOCH_OFFSET 946684800LL
+
 /* 0 copied, 1 unique violation (the transaction is back at the savepoint), -1 error. */
-static int copy_events(db_conn *c, const char *cid, const store_row *rows, size_t n, char *err,
+static int copy_events(db_conn *c, uint64_t chain_id, const store_row *rows, size_t n, char *err,
                        size_t errlen)
 {
     if (db_exec(c, "SAVEPOINT lst_copy", err, errlen) != 0)
         return -1;
     PGresult *r = PQexec(c->pg, "COPY listener.chain_events (id, chain_id, block_number, "
                                 "block_hash, block_time, tx_hash, tx_index, log_index, address, "
-                                "event, signature, args, priority) FROM STDIN");
+                                "event, signature, args, priority) FROM STDIN (FORMAT binary)");
     if (PQresultStatus(r) != PGRES_COPY_IN) {
         util_err(err, errlen, "COPY: %s", PQerrorMessage(c->pg));
         PQclear(r);
         return -1;
     }
     PQclear(r);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = util_malloc(cap);
+    copybuf b = {.p = util_malloc(1 << 16), .cap = 1 << 16};
+    memcpy(cb_room(&b, 11), "PGCOPY\n\377\r\n\0", 11);
+    cb_be(&b, 0, 4); /* flags */
+    cb_be(&b, 0, 4); /* header extension length */
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const store_row *w = &rows[i];
-        char num[4][24], ts[40];
-        struct tm tm;
-        time_t t = (time_t)w->block_time;
-        gmtime_r(&t, &tm);
-        strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S+00", &tm);
-        snprintf(num[0], sizeof num[0], "%" PRId64, w->block_number);
-        snprintf(num[1], sizeof num[1], "%" PRId64, w->tx_index);
-        snprintf(num[2], sizeof num[2], "%" PRId64, w->log_index);
-        copy_field(&buf, &len, &cap, w->id, '\t');
-        copy_field(&buf, &len, &cap, cid, '\t');
-        copy_field(&buf, &len, &cap, num[0], '\t');
-        copy_field(&buf, &len, &cap, w->block_hash, '\t');
-        copy_field(&buf, &len, &cap, ts, '\t');
-        copy_field(&buf, &len, &cap, w->tx_hash, '\t');
-        copy_field(&buf, &len, &cap, num[1], '\t');
-        copy_field(&buf, &len, &cap, num[2], '\t');
-        copy_field(&buf, &len, &cap, w->address, '\t');
-        copy_field(&buf, &len, &cap, w->event, '\t');
-        copy_field(&buf, &len, &cap, w->signature, '\t');
-        copy_field(&buf, &len, &cap, w->args, '\t');
-        copy_field(&buf, &len, &cap, bus_priority_name(w->prio), '\n');
-        if (len >= (1 << 16) || i + 1 == n) {
-            if (PQputCopyData(c->pg, buf, (int)len) != 1)
+        cb_be(&b, 13, 2);
+        cb_text(&b, w->id, 0);
+        cb_int(&b, chain_id, 8);
+        cb_int(&b, (uint64_t)w->block_number, 8);
+        cb_text(&b, w->block_hash, 0);
+        cb_int(&b, (uint64_t)((w->block_time - PG_EPOCH_OFFSET) * 1000000LL), 8);
+        cb_text(&b, w->tx_hash, 0);
+        cb_int(&b, (uint64_t)w->tx_index, 4);
+        cb_int(&b, (uint64_t)w->log_index, 4);
+        cb_text(&b, w->address, 0);
+        cb_text(&b, w->event, 0);
+        cb_text(&b, w->signature ? w->signature : "", 0);
+        cb_text(&b, w->args ? w->args : "{}", 1);
+        cb_text(&b, bus_priority_name(w->prio), 0);
+        if (i + 1 == n)
+            cb_be(&b, 0xffff, 2); /* trailer: field count -1 */
+        if (b.len >= (1 << 16) || i + 1 == n) {
+            if (PQputCopyData(c->pg, b.p, (int)b.len) != 1)
                 rc = -1;
-            len = 0;
+            b.len = 0;
         }
     }
-    free(buf);
+    free(b.p);
     if (PQputCopyEnd(c->pg, rc == 0 ? NULL : "client error") != 1)
         rc = -1;
     int unique = 0;
@@ -275,7 +296,7 @@ int store_insert_events(db_conn *c, uint64_t chain_id, store_row *rows, size_t n
     char cid[24];
     snprintf(cid, sizeof cid, "%" PRIu64, chain_id);
     if (!check_reinc) {
-        int rc = copy_events(c, cid, rows, n, err, errlen);
+        int rc = copy_events(c, chain_id, rows, n, err, errlen);
         if (rc <= 0) {
             if (copied && rc == 0)
                 *copied = 1;

@@ -654,10 +654,46 @@ static void test_failover_kinds(void **state)
         assert_true(err_count(name, 0, fake_host(bad, bh, sizeof bh), cases[k].kind) == 1.0);
         rpc_endpoint_info info;
         rpc_endpoint_get(c, 0, &info);
-        assert_int_equal(info.consecutive_failures, 1);
+        /* An oversized answer is the request's fault, not the node's: counted, but
+         * it does not move the endpoint towards its breaker. */
+        int too_large = strcmp(cases[k].kind, "too_large") == 0;
+        assert_int_equal(info.consecutive_failures, too_large ? 0 : 1);
+        assert_int_equal(info.breaker, RPC_BREAKER_CLOSED);
         rpc_client_free(c);
         fake_stop(bad);
     }
+}
+
+/* A dense eth_getLogs range answered over our size cap, again and again while the
+ * caller shrinks it: each call fails with the size in the error, and the endpoint
+ * stays usable (its breaker never opens), so the shrunk request goes out at once. */
+static void test_too_large_keeps_breaker_closed(void **state)
+{
+    (void)state;
+    fake *big = fake_start(FM_BIG);
+    char bu[64];
+    const char *u[] = {fake_url(big, bu, sizeof bu)};
+    rpc_config cfg = {.timeout_ms = 300,
+                      .max_response_bytes = 16 * 1024,
+                      .breaker_threshold = 2,
+                      .breaker_cooldown_ms = 60000};
+    rpc_client *c = client("toolarge", u, 1, &cfg);
+    char err[UTIL_ERRLEN];
+    uint64_t id = 0;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rpc_chain_id(c, &id, err, sizeof err), -1);
+        assert_non_null(strstr(err, "larger than"));
+    }
+    assert_int_equal(atomic_load(&big->requests), 4);
+    rpc_endpoint_info info;
+    rpc_endpoint_get(c, 0, &info);
+    assert_int_equal(info.breaker, RPC_BREAKER_CLOSED);
+    assert_int_equal(info.consecutive_failures, 0);
+    /* The endpoint answers normally once the request is small enough. */
+    atomic_store(&big->mode, FM_OK);
+    assert_int_equal(rpc_chain_id(c, &id, err, sizeof err), 0);
+    rpc_client_free(c);
+    fake_stop(big);
 }
 
 static void test_breaker(void **state)
@@ -912,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_anvil_call_revert_and_tx),
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_failover_kinds),
+        cmocka_unit_test(test_too_large_keeps_breaker_closed),
         cmocka_unit_test(test_breaker),
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_keepalive),

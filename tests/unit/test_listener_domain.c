@@ -42,12 +42,14 @@ static void test_range_adapts(void **state)
     assert_int_equal(r.span, 200);
     range_on_success(&r, 200, 2000); /* 4x the target: shrink toward it */
     assert_int_equal(r.span, 50);
-    assert_int_equal(range_on_failure(&r, 50), 1);
+    assert_int_equal(range_on_failure(&r, 50, 0), 1);
     assert_int_equal(r.span, 25);
+    assert_int_equal(range_on_failure(&r, 25, 1), 1); /* over our size cap: an eighth */
+    assert_int_equal(r.span, 3);
     for (int i = 0; i < 10; i++)
-        range_on_failure(&r, r.span);
+        range_on_failure(&r, r.span, 0);
     assert_int_equal(r.span, 1);
-    assert_int_equal(range_on_failure(&r, 1), 0); /* cannot go below min */
+    assert_int_equal(range_on_failure(&r, 1, 1), 0); /* cannot go below min */
     for (int i = 0; i < 20; i++)
         range_on_success(&r, r.span, 0);
     assert_int_equal(r.span, 1000); /* capped at max */
@@ -58,6 +60,9 @@ static void test_range_adapts(void **state)
     assert_true(range_error_shrinks(
         0, 0, "rpc eth_getLogs: 127.0.0.1:8545: response larger than 33554432 bytes"));
     assert_false(range_error_shrinks(0, 0, "connection refused"));
+    assert_true(range_error_oversize(
+        "rpc eth_getLogs: 127.0.0.1:8545: response larger than 33554432 bytes"));
+    assert_false(range_error_oversize("rpc eth_getLogs: 127.0.0.1:8545: timeout"));
 }
 
 static void test_route_defaults(void **state)
@@ -138,7 +143,27 @@ static void test_evid(void **state)
                        n),
         0);
     assert_true(evid_hash_ok(n));
+    assert_string_equal(n, "0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
     assert_int_equal(evid_hash_norm("0xzz", n), -1);
+    /* One digit short, one too many, a non-hex digit at the end, no 0x. */
+    assert_int_equal(
+        evid_hash_norm("0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678", n), -1);
+    assert_int_equal(
+        evid_hash_norm("0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567890", n),
+        -1);
+    assert_int_equal(
+        evid_hash_norm("0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678g", n),
+        -1);
+    assert_int_equal(
+        evid_hash_norm("00abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", n),
+        -1);
+    /* evid_hash_ok takes the normal form only: lowercase, exact length. */
+    assert_false(
+        evid_hash_ok("0xABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"));
+    assert_false(evid_hash_ok("0xabcdef"));
+    assert_false(
+        evid_hash_ok("0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567890"));
+    assert_false(evid_hash_ok(NULL));
 }
 
 /* A fake node: canonical hashes by number; "" = no such block; error_at fails. */
