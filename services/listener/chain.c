@@ -321,7 +321,7 @@ static void *publisher(void *arg)
     return NULL;
 }
 
-/* Applies a collected outcome (pub_mu held): 0 nothing to apply. */
+/* Takes the collected outcome (pub_mu held): 0 when there is none. */
 static int pub_take_result(chain *c, int *rc, int *fenced)
 {
     int have = c->pub_result;

@@ -13,15 +13,18 @@
  * hand-over has no gap and no duplicate by construction; the checkpoint is the only
  * resume point, never "latest - N".
  *
- * Backfill is a pipeline of three threads: a prefetcher asks eth_getLogs for the next
- * range (sized as the range control will size it) while the worker decodes and
- * commits the current one, and a publisher XADDs the previous committed batch and
- * then raises the publish watermark (checkpoints.published_block: every live event
- * at or below it is on the stream). At most one batch is in flight per stage; the
- * worker collects the publisher's outcome before the next publish, a re-publish, a
- * reorg or going idle, and a batch is only handed over when everything before it is
- * out, so the watermark never passes an unsent event. After a crash the events
- * above the watermark are sent again (same ids; consumers dedupe).
+ * Backfill is a pipeline of three threads: a prefetcher reads the next range (sized
+ * as the range control will size it) — eth_getLogs, the headers it needs, the decoded
+ * rows — while the worker checks the link to its checkpoint and commits the current
+ * one, and a publisher XADDs committed batches in commit order and then raises the
+ * publish watermark (checkpoints.published_block: every live event at or below it is
+ * on the stream). The publisher holds at most two batches; after a failure it drops
+ * the rest unsent, and the worker collects that failure before it queues another
+ * batch, re-publishes, handles a reorg or goes idle, so the watermark never passes an
+ * unsent event. After a crash the events above the watermark are sent again (same
+ * ids; consumers dedupe). While it is below a head it already knows, the worker asks
+ * for the head at most once a second: the next range's first header links it to the
+ * checkpoint, which is where a reorg shows.
  *
  * Memory: chain_new copies what it keeps from cfg except the borrowed contracts'
  * ABIs, the route table and the db pool, which must outlive the chain. */

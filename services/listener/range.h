@@ -1,7 +1,8 @@
 /* range: adaptive eth_getLogs block ranges (ARCHITECTURE §3.5). Providers cap a
  * request by block span and by result size, and a dense range times out, so the span
- * halves on a limit / size / timeout failure and doubles while the answers stay sparse;
- * a dense answer shrinks the next span before a provider has to refuse it.
+ * halves on a limit / size / timeout failure (an eighth when the answer overran our own
+ * size cap) and doubles while the answers stay sparse; a dense answer shrinks the next
+ * span before a provider has to refuse it.
  *
  * Plain value struct, no allocation, no I/O: the caller owns it. */
 #ifndef LISTENER_RANGE_H
