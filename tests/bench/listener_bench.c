@@ -10,7 +10,7 @@
  *   (b) the real paimon-listener binary (default ranges, zero confirmations) against a
  *       fresh database and Redis db, from spawn until the checkpoint reaches the head and
  *       every event is on the stream: events/s and the ratio to (a);
- *   (a) and (b) run with automine off (see run()); (c) live latency: BENCH_LIVE_BLOCKS blocks of
+ *   (a) and (b) read with automine off (see run()); (c) live latency: BENCH_LIVE_BLOCKS blocks of
  *       BENCH_LIVE_EVENTS events mined with evm_mine every BENCH_LIVE_INTERVAL_MS while
  *       the listener follows; latency = XADD time of the block's last message (the ms
  *       part of its stream id) - the wall clock just before the evm_mine request
@@ -637,26 +637,30 @@ static int run(char **argv)
         fprintf(stderr, "listener_bench: %s\n", err);
         goto out;
     }
-    if (deploy(rpc, emitter_dir, addr) || !(data = emit_call(abi, per_tx, 1)))
+    if (deploy(rpc, emitter_dir, addr))
         goto out;
     uint64_t first = 0, last = 0;
-    if (rpc_block_number(rpc, &first, err, sizeof err))
+    if (!(data = emit_call(abi, per_tx, 1)) || rpc_block_number(rpc, &first, err, sizeof err)) {
+        fprintf(stderr, "listener_bench: %s\n", data ? err : "cannot encode emitMany");
         goto out;
+    }
     first++;
     int64_t t_emit = util_mono_ms();
+    /* Automine off as soon as every event is mined: anvil's automine goes on mining
+     * empty blocks after a bulk send, for as long as it stays on (measured: about one
+     * core busy with no request in flight, and the head still moving a minute later,
+     * which made settle_head give up now and then). The bare loop and the listener
+     * then both read from a quiet node; the live part mines by hand (evm_mine). */
     if (emit_bulk(rpc, addr, data, per_tx, ntx) || wait_emitted(rpc, abi, addr, events) ||
-        settle_head(rpc, &last, err, sizeof err))
+        automine(rpc, 0))
         goto out;
+    if (settle_head(rpc, &last, err, sizeof err)) {
+        fprintf(stderr, "listener_bench: %s\n", err);
+        goto out;
+    }
     fprintf(stderr, "listener_bench: %ld events in blocks %llu..%llu emitted in %.1f s\n", events,
             (unsigned long long)first, (unsigned long long)last,
             (double)(util_mono_ms() - t_emit) / 1000.0);
-    /* Automine off before anything is measured: after a bulk send anvil's automine
-     * keeps one core busy for as long as it stays on (measured: ~100% of a core, with
-     * no request in flight), which would leave the bare loop and the listener sharing
-     * the other core. Both measure against a quiet node; nothing is mined until the
-     * live part turns mining on by hand (evm_mine). */
-    if (automine(rpc, 0))
-        goto out;
 
     /* (a) bare eth_getLogs loop */
     /* Several transactions may share a block: window from the real density. */

@@ -567,8 +567,11 @@ static void crash_case(const char *at, int on_chain_after_crash)
     assert_int_equal(r.nonce, (int64_t)w.n0);
     char signed_hash[67];
     util_strlcpy(signed_hash, r.tx_hash, sizeof signed_hash);
-    assert_int_equal(nonce_of(g.addr[1]), w.n0 + (on_chain_after_crash ? 1 : 0));
+    /* The receipt first: anvil answers eth_sendRawTransaction before it mines the
+     * block, so right after a crash at "sent" the account nonce can still be the old
+     * one for a moment (seen once under load). */
     assert_int_equal(has_receipt_settled(signed_hash, on_chain_after_crash), on_chain_after_crash);
+    assert_int_equal(nonce_of(g.addr[1]), w.n0 + (on_chain_after_crash ? 1 : 0));
 
     tb t;
     ob_open(&t, 1, 0, NULL, NULL, NULL, NULL, NULL);
