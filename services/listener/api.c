@@ -23,9 +23,9 @@ static int parse_u63(const char *s, int64_t *out)
     return 0;
 }
 
-int api_cursor_parse(const char *s, int64_t *block, int64_t *log, int64_t *seq)
+int api_cursor_parse(const char *s, int64_t *block, int64_t *log, char hash[67])
 {
-    char buf[64];
+    char buf[128];
     if (!s || strlen(s) >= sizeof buf)
         return -1;
     util_strlcpy(buf, s, sizeof buf);
@@ -37,7 +37,7 @@ int api_cursor_parse(const char *s, int64_t *block, int64_t *log, int64_t *seq)
     if (!c)
         return -1;
     *c++ = '\0';
-    return parse_u63(a, block) || parse_u63(b, log) || parse_u63(c, seq) ? -1 : 0;
+    return parse_u63(a, block) || parse_u63(b, log) || evid_hash_norm(c, hash) ? -1 : 0;
 }
 
 int api_events_query_parse(const char *(*get)(void *ud, const char *name), void *ud,
@@ -91,7 +91,7 @@ int api_events_query_parse(const char *(*get)(void *ud, const char *name), void 
         q->limit = (int)x;
     }
     if ((v = get(ud, "cursor"))) {
-        if (api_cursor_parse(v, &q->cur_block, &q->cur_log, &q->cur_seq) != 0)
+        if (api_cursor_parse(v, &q->cur_block, &q->cur_log, q->cur_hash) != 0)
             return *bad = "cursor", util_err(err, errlen, "cursor is not one this API gave");
         q->has_cursor = 1;
     }
@@ -145,13 +145,12 @@ static void get_events(http_request *req, void *ud)
     }
     if (pick_chain(a, req, &q.chain_id) != 0)
         return;
-    char cid[24], fb[24], tb[24], cb[24], cl[24], cs[24], lim[16];
+    char cid[24], fb[24], tb[24], cb[24], cl[24], lim[16];
     snprintf(cid, sizeof cid, "%" PRIu64, q.chain_id);
     snprintf(fb, sizeof fb, "%" PRId64, q.from_block);
     snprintf(tb, sizeof tb, "%" PRId64, q.to_block);
     snprintf(cb, sizeof cb, "%" PRId64, q.cur_block);
     snprintf(cl, sizeof cl, "%" PRId64, q.cur_log);
-    snprintf(cs, sizeof cs, "%" PRId64, q.cur_seq);
     snprintf(lim, sizeof lim, "%d", q.limit + 1);
     const char *p[] = {cid,
                        fb,
@@ -163,7 +162,7 @@ static void get_events(http_request *req, void *ud)
                                      : "false",
                        q.has_cursor ? cb : NULL,
                        cl,
-                       cs,
+                       q.cur_hash,
                        lim};
     db_conn *c = db_acquire(a->db, 2000, err, sizeof err);
     if (!c) {
@@ -175,13 +174,14 @@ static void get_events(http_request *req, void *ud)
         "SELECT id, block_number, block_hash, to_char(block_time AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), tx_hash, tx_index, log_index, address, event, "
         "signature, args::text, priority, removed, published OR (NOT removed AND block_number <= "
-        "(SELECT published_block FROM listener.checkpoints k WHERE k.chain_id = $1)), seq "
+        "(SELECT published_block FROM listener.checkpoints k WHERE k.chain_id = $1)) "
         "FROM listener.chain_events "
         "WHERE chain_id = $1 AND block_number BETWEEN $2 AND $3 "
         "AND ($4::text IS NULL OR event = $4) AND ($5::text IS NULL OR tx_hash = $5) "
         "AND ($6::boolean IS NULL OR removed = $6) "
-        "AND ($7::bigint IS NULL OR (block_number, log_index, seq) > ($7, $8::bigint, $9::bigint)) "
-        "ORDER BY block_number, log_index, seq LIMIT $10",
+        "AND ($7::bigint IS NULL OR "
+        "(block_number, log_index, block_hash) > ($7, $8::bigint, $9::text)) "
+        "ORDER BY block_number, log_index, block_hash LIMIT $10",
         10, p, err, sizeof err);
     db_release(a->db, c);
     if (!r) {
@@ -213,9 +213,9 @@ static void get_events(http_request *req, void *ud)
         cJSON_AddItemToArray(items, o);
     }
     if (n > q.limit) {
-        char cur[80];
+        char cur[128];
         snprintf(cur, sizeof cur, "%s.%s.%s", PQgetvalue(r, shown - 1, 1),
-                 PQgetvalue(r, shown - 1, 6), PQgetvalue(r, shown - 1, 14));
+                 PQgetvalue(r, shown - 1, 6), PQgetvalue(r, shown - 1, 2));
         cJSON_AddStringToObject(data, "next_cursor", cur);
     } else {
         cJSON_AddNullToObject(data, "next_cursor");

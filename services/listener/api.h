@@ -36,15 +36,17 @@ typedef struct api_events_query {
     int removed;      /* -1 any, 0 live only, 1 removed only */
     int limit;
     int has_cursor;
-    int64_t cur_block, cur_log, cur_seq; /* resume after this row */
+    int64_t cur_block, cur_log; /* resume after this row ... */
+    char cur_hash[67];          /* ... of this block hash */
 } api_events_query;
 
 /* get(name) returns the decoded query value or NULL. 0, or -1 with the offending
  * parameter in *bad_param and a client-facing reason in err. */
 int api_events_query_parse(const char *(*get)(void *ud, const char *name), void *ud,
                            api_events_query *q, const char **bad_param, char *err, size_t errlen);
-/* Cursor text "<block>.<logIndex>.<seq>" (what next_cursor holds). */
-int api_cursor_parse(const char *s, int64_t *block, int64_t *log, int64_t *seq);
+/* Cursor text "<block>.<logIndex>.<blockHash>" (what next_cursor holds): the last row
+ * of the page in the table's key order. hash gets the normalised 0x + 64 hex. */
+int api_cursor_parse(const char *s, int64_t *block, int64_t *log, char hash[67]);
 
 void api_register(http_server *s, api_ctx *ctx);
 

@@ -562,7 +562,7 @@ int store_pending_compensations(db_conn *c, uint64_t chain_id, size_t limit, sto
     PGresult *r = q(c,
                     "SELECT " ROW_COLS " FROM listener.chain_events WHERE chain_id = $1 AND "
                     "removed AND published AND NOT removed_published "
-                    "ORDER BY block_number, log_index, seq LIMIT $2",
+                    "ORDER BY block_number, log_index, block_hash LIMIT $2",
                     2, p, err, errlen);
     if (!r)
         return -1;
@@ -583,7 +583,7 @@ int store_pending_events(db_conn *c, uint64_t chain_id, int64_t after_block, int
     PGresult *r = q(c,
                     "SELECT " ROW_COLS " FROM listener.chain_events WHERE chain_id = $1 AND "
                     "block_number >= $2 AND (block_number, log_index) > ($2, $3) AND NOT removed "
-                    "ORDER BY block_number, log_index, seq LIMIT $4",
+                    "ORDER BY block_number, log_index, block_hash LIMIT $4",
                     4, p, err, errlen);
     if (!r)
         return -1;

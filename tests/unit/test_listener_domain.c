@@ -228,7 +228,9 @@ static void test_api_query(void **state)
     api_events_query q;
     const char *bad = NULL;
     kv good = {.k = {"from_block", "to_block", "event", "cursor", "limit", "removed"},
-               .v = {"5", "9", "Deposit", "7.2.33", "10", "false"}};
+               .v = {"5", "9", "Deposit",
+                     "7.2.0xABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789", "10",
+                     "false"}};
     assert_int_equal(api_events_query_parse(kv_get, &good, &q, &bad, NULL, 0), 0);
     assert_int_equal(q.from_block, 5);
     assert_int_equal(q.to_block, 9);
@@ -236,12 +238,16 @@ static void test_api_query(void **state)
     assert_int_equal(q.limit, 10);
     assert_int_equal(q.removed, 0);
     assert_true(q.has_cursor);
-    assert_int_equal(q.cur_seq, 33);
+    assert_int_equal(q.cur_block, 7);
+    assert_int_equal(q.cur_log, 2);
+    assert_string_equal(q.cur_hash,
+                        "0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
     struct {
         const char *k, *v;
-    } cases[] = {{"limit", "0"},    {"limit", "1001"},    {"from_block", "-1"},
-                 {"to_block", "x"}, {"tx_hash", "0x12"},  {"event", "a'b"},
-                 {"cursor", "1.2"}, {"removed", "maybe"}, {"chain_id", "0"}};
+    } cases[] = {{"limit", "0"},       {"limit", "1001"},      {"from_block", "-1"},
+                 {"to_block", "x"},    {"tx_hash", "0x12"},    {"event", "a'b"},
+                 {"cursor", "1.2"},    {"removed", "maybe"},   {"chain_id", "0"},
+                 {"cursor", "1.2.33"}, {"cursor", "1.2.0xabc"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kv m = {.k = {cases[i].k}, .v = {cases[i].v}};
         assert_int_equal(api_events_query_parse(kv_get, &m, &q, &bad, NULL, 0), -1);

@@ -1,0 +1,11 @@
+-- listener: one index fewer on every event written (issue 4 benchmark). Runs as
+-- paimon_listener, search_path = listener.
+--
+-- Since 0003 the primary key is (chain_id, block_number, log_index, block_hash,
+-- block_time): it already serves every block-range read in chain order, which
+-- chain_events_block_idx (chain_id, block_number, log_index, seq) duplicated only to
+-- order ties by seq. A tie is an orphaned row and its re-inclusion at the same block
+-- number and log index; they are now ordered by block hash (the /v1/events cursor
+-- carries it: "<block>.<logIndex>.<blockHash>"). Measured with COPY of 100,000 rows,
+-- the insert is some 15% cheaper without the extra index.
+DROP INDEX chain_events_block_idx;
