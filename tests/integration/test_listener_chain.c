@@ -267,6 +267,43 @@ static cJSON *http_get_json(int port, const char *path, long *code)
     return body;
 }
 
+/* Walks /v1/events in pages of `limit` from the first to the last next_cursor and
+ * returns how many rows it saw; every row must come after the one before it in key
+ * order (block number, log index, block hash), across page boundaries too. */
+static size_t page_events(int port, int limit)
+{
+    char path[256], prev[160] = "";
+    snprintf(path, sizeof path, "/v1/events?limit=%d", limit);
+    size_t seen = 0;
+    for (int page = 0; page < 1000; page++) {
+        long code;
+        cJSON *body = http_get_json(port, path, &code);
+        assert_int_equal(code, 200);
+        cJSON *data = cJSON_GetObjectItem(body, "data");
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(data, "items"))
+        {
+            char key[160];
+            snprintf(key, sizeof key, "%012d.%06d.%s",
+                     cJSON_GetObjectItem(it, "block_number")->valueint,
+                     cJSON_GetObjectItem(it, "log_index")->valueint,
+                     cJSON_GetObjectItem(it, "block_hash")->valuestring);
+            assert_true(strcmp(prev, key) < 0);
+            snprintf(prev, sizeof prev, "%s", key);
+            seen++;
+        }
+        const cJSON *next = cJSON_GetObjectItem(data, "next_cursor");
+        if (!cJSON_IsString(next)) {
+            cJSON_Delete(body);
+            return seen;
+        }
+        snprintf(path, sizeof path, "/v1/events?limit=%d&cursor=%s", limit, next->valuestring);
+        cJSON_Delete(body);
+    }
+    fail_msg("more than 1000 pages");
+    return seen;
+}
+
 static long long checkpoint(PGconn *pg)
 {
     PGresult *r = PQexec(pg, "SELECT coalesce(max(last_block), -1) FROM listener.checkpoints");
@@ -476,23 +513,8 @@ static void test_exactly_once_backfill_then_live(void **state)
                      (long long)expect);
     assert_int_equal(unpublished(pg), 0);
     /* Pages of 25 cover everything exactly once. */
+    assert_int_equal(page_events(l.port, 25), expect);
     long code;
-    size_t seen = 0;
-    char path[256] = "/v1/events?limit=25";
-    for (int page = 0; page < 100; page++) {
-        cJSON *body = http_get_json(l.port, path, &code);
-        assert_int_equal(code, 200);
-        cJSON *data = cJSON_GetObjectItem(body, "data");
-        seen += (size_t)cJSON_GetArraySize(cJSON_GetObjectItem(data, "items"));
-        const cJSON *next = cJSON_GetObjectItem(data, "next_cursor");
-        if (!cJSON_IsString(next)) {
-            cJSON_Delete(body);
-            break;
-        }
-        snprintf(path, sizeof path, "/v1/events?limit=25&cursor=%s", next->valuestring);
-        cJSON_Delete(body);
-    }
-    assert_int_equal(seen, expect);
     cJSON *body = http_get_json(l.port, "/v1/events?event=Paused", &code);
     assert_int_equal(code, 200);
     assert_int_equal(
@@ -728,33 +750,7 @@ static void test_reorg_snapshot_revert(void **state)
     assert_int_equal(s.unique, s.total);
     /* Pages of one row walk orphans and their replacements (the same block number and
      * log index, another block hash) exactly once each, in key order. */
-    char path[256] = "/v1/events?limit=1", prev[160] = "";
-    int seen = 0;
-    for (int page = 0; page < 100; page++) {
-        long code;
-        cJSON *body = http_get_json(l.port, path, &code);
-        assert_int_equal(code, 200);
-        cJSON *data = cJSON_GetObjectItem(body, "data");
-        cJSON *it = cJSON_GetArrayItem(cJSON_GetObjectItem(data, "items"), 0);
-        if (it) {
-            char key[160];
-            snprintf(key, sizeof key, "%012d.%06d.%s",
-                     cJSON_GetObjectItem(it, "block_number")->valueint,
-                     cJSON_GetObjectItem(it, "log_index")->valueint,
-                     cJSON_GetObjectItem(it, "block_hash")->valuestring);
-            assert_true(strcmp(prev, key) < 0);
-            snprintf(prev, sizeof prev, "%s", key);
-            seen++;
-        }
-        const cJSON *next = cJSON_GetObjectItem(data, "next_cursor");
-        if (!cJSON_IsString(next)) {
-            cJSON_Delete(body);
-            break;
-        }
-        snprintf(path, sizeof path, "/v1/events?limit=1&cursor=%s", next->valuestring);
-        cJSON_Delete(body);
-    }
-    assert_int_equal(seen, 12 + 5 + 12);
+    assert_int_equal(page_events(l.port, 1), 12 + 5 + 12);
     stop_pid(l.pid, SIGTERM);
     redisFree(rc);
     PQfinish(pg);
