@@ -872,32 +872,16 @@ static void test_signed_vote(void **st)
     (void)st;
     const cJSON *ap = cJSON_GetArrayItem(
         cJSON_GetObjectItem(cJSON_GetObjectItem(g.dc, "accounts"), "approvers"), 0);
-    const char *addr = str_of(ap, "address"), *khex = str_of(ap, "privateKey");
-    assert_non_null(addr);
-    assert_non_null(khex);
     uint8_t key[32];
-    assert_int_equal(hex_decode_fixed(khex, key, 32, NULL, 0), 0);
-    cJSON *j = NULL;
+    cJSON *j = NULL, *d = NULL;
     expect(&j, 201, "POST", "/api/v1/admin/users",
            "{\"email\":\"approver@example.com\",\"password\":\"approver-password\",\"role\":"
            "\"operator\"}");
     cJSON_Delete(j);
     g.as = login_as("approver@example.com", "approver-password");
-    char domain[128], nonce[96], msg[1024], sig[133];
-    nonce_of(domain, sizeof domain, nonce, sizeof nonce);
-    siwe_signed(domain, addr, nonce, key, msg, sizeof msg, sig);
-    char *body = siwe_body(msg, sig);
-    expect(&j, 201, "POST", "/api/v1/auth/siwe/link", body);
-    cJSON_Delete(j);
-    free(body);
-    nonce_of(domain, sizeof domain, nonce, sizeof nonce);
-    siwe_signed(domain, addr, nonce, key, msg, sizeof msg, sig);
-    body = siwe_body(msg, sig);
-    cJSON *d = expect(&j, 200, "POST", "/api/v1/auth/siwe/login", body);
+    char *t = link_wallet(ap, key);
     free(g.as);
-    g.as = strdup(str_of(d, "accessToken"));
-    cJSON_Delete(j);
-    free(body);
+    g.as = t;
 
     th_pg_exec(g.pg, "INSERT INTO approval.approval_tickets (id, kind, ref, amount, "
                      "required_approvals, sla_ms, requester) VALUES ('signed-1', 'manual', "
