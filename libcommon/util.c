@@ -62,6 +62,20 @@ size_t util_strlcpy(char *dst, const char *src, size_t size)
     return n;
 }
 
+size_t util_u64_dec(char *out, uint64_t v)
+{
+    char tmp[UTIL_U64_DEC_MAX];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
 int util_random(void *buf, size_t len)
 {
     unsigned char *p = buf;

@@ -24,6 +24,11 @@ void util_sleep_ms(int64_t ms);
 /* strlcpy semantics: always NUL-terminates, returns strlen(src). */
 size_t util_strlcpy(char *dst, const char *src, size_t size);
 
+/* v in decimal into out (room for UTIL_U64_DEC_MAX bytes), NUL-terminated; returns
+ * the length. For hot paths where snprintf's format parsing shows in profiles. */
+#define UTIL_U64_DEC_MAX 21
+size_t util_u64_dec(char *out, uint64_t v);
+
 /* Random bytes from the OS (getrandom); -1 on failure. */
 int util_random(void *buf, size_t len);
 /* Uniform random in [0, n) from util_random; n > 0. */

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util.h"
+
 /* Lowercase hex digit of c, or 0 when c is not a hex digit. A table, not
  * isxdigit/tolower: this runs for two hashes of every event during a backfill. */
 static char hex_lower(unsigned char c)
@@ -57,8 +59,17 @@ int evid_build(char *out, size_t len, uint64_t chain_id, const char *tx_hash, ui
     if (reincluded_in)
         return put(len, snprintf(out, len, "%llu:%s:%llu:in:%s", (unsigned long long)chain_id,
                                  tx_hash, (unsigned long long)log_index, reincluded_in));
-    return put(len, snprintf(out, len, "%llu:%s:%llu", (unsigned long long)chain_id, tx_hash,
-                             (unsigned long long)log_index));
+    /* By hand, not snprintf: one id per event of a backfill. */
+    char c[UTIL_U64_DEC_MAX], l[UTIL_U64_DEC_MAX];
+    size_t nc = util_u64_dec(c, chain_id), nl = util_u64_dec(l, log_index);
+    if (nc + 1 + 66 + 1 + nl >= len)
+        return -1;
+    memcpy(out, c, nc);
+    out[nc] = ':';
+    memcpy(out + nc + 1, tx_hash, 66);
+    out[nc + 67] = ':';
+    memcpy(out + nc + 68, l, nl + 1);
+    return 0;
 }
 
 int evid_removed(char *out, size_t len, const char *id, const char *block_hash)

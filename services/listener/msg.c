@@ -79,9 +79,13 @@ static void sb_str(sbuf *b, const char *s)
 
 static void sb_i64(sbuf *b, int64_t v)
 {
-    char n[24];
-    int k = snprintf(n, sizeof n, "%" PRId64, v);
-    sb_raw(b, n, (size_t)k);
+    char n[UTIL_U64_DEC_MAX + 1];
+    if (v < 0) {
+        n[0] = '-';
+        sb_raw(b, n, 1 + util_u64_dec(n + 1, 0 - (uint64_t)v));
+    } else {
+        sb_raw(b, n, util_u64_dec(n, (uint64_t)v));
+    }
 }
 
 static uint64_t splitmix(uint64_t *x)
@@ -105,7 +109,11 @@ void msg_trace_init(msg_trace *t)
 
 void msg_trace_next(msg_trace *t, char out[33])
 {
-    snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, splitmix(&t->s0), splitmix(&t->s1));
+    static const char hex[] = "0123456789abcdef";
+    uint64_t w[2] = {splitmix(&t->s0), splitmix(&t->s1)};
+    for (int i = 0; i < 32; i++)
+        out[i] = hex[(w[i / 16] >> (60 - 4 * (i % 16))) & 15];
+    out[32] = '\0';
 }
 
 char *msg_event_json(uint64_t chain_id, const store_row *w, int compensation, const char *ts,

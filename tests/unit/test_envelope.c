@@ -175,6 +175,19 @@ static void test_trace_and_ts(void **state)
     assert_string_equal(ts, "2026-11-23T10:00:00.123Z");
     envelope_format_ts(951782400999LL, ts); /* leap day 2000 */
     assert_string_equal(ts, "2000-02-29T00:00:00.999Z");
+    envelope_format_ts(253402300799999LL + 5, ts); /* clamped to the last RFC 3339 instant */
+    assert_string_equal(ts, "9999-12-31T23:59:59.999Z");
+    envelope_format_ts(-1, ts);
+    assert_string_equal(ts, "1970-01-01T00:00:00.000Z");
+    envelope_format_ts(1000000000007LL, ts);
+    assert_string_equal(ts, "2001-09-09T01:46:40.007Z");
+    char n[UTIL_U64_DEC_MAX];
+    assert_int_equal(util_u64_dec(n, 0), 1);
+    assert_string_equal(n, "0");
+    assert_int_equal(util_u64_dec(n, 1000000007), 10);
+    assert_string_equal(n, "1000000007");
+    assert_int_equal(util_u64_dec(n, UINT64_MAX), 20);
+    assert_string_equal(n, "18446744073709551615");
 }
 
 static void test_missing_fields(void **state)

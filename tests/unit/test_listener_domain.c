@@ -130,6 +130,14 @@ static void test_evid(void **state)
     assert_int_equal(evid_build(id, sizeof id, 0, H("a"), 7, NULL), -1);
     assert_int_equal(evid_build(id, sizeof id, 1, "0x12", 7, NULL), -1);
     assert_int_equal(evid_build(id, 10, 1, H("a"), 7, NULL), -1);
+    /* The largest values, and a buffer one byte short of the id and its terminator. */
+    assert_int_equal(evid_build(id, sizeof id, UINT64_MAX, H("a"), UINT64_MAX, NULL), 0);
+    assert_string_equal(id, "18446744073709551615:" H("a") ":18446744073709551615");
+    size_t need = strlen(id) + 1;
+    assert_int_equal(evid_build(id, need - 1, UINT64_MAX, H("a"), UINT64_MAX, NULL), -1);
+    assert_int_equal(evid_build(id, need, UINT64_MAX, H("a"), UINT64_MAX, NULL), 0);
+    assert_int_equal(evid_build(id, sizeof id, 1, H("a"), 0, NULL), 0);
+    assert_string_equal(id, "1:" H("a") ":0");
     assert_int_equal(evid_type(t, sizeof t, "RedemptionRequested", 0), 0);
     assert_string_equal(t, "chain.redemption_requested");
     assert_int_equal(evid_type(t, sizeof t, "NavUpdated", 1), 0);
@@ -308,6 +316,7 @@ static void test_msg_event_json(void **state)
     msg_trace_next(&tr, t1);
     msg_trace_next(&tr, t2);
     assert_int_equal(strlen(t1), 32);
+    assert_int_equal(strspn(t1, "0123456789abcdef"), 32);
     assert_string_not_equal(t1, t2);
     envelope_format_ts(1700000001234, ts);
     char *js = msg_event_json(56, &w, 0, ts, t1);
