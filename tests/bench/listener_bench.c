@@ -1,8 +1,8 @@
 /* listener_bench: the listener figures of issue 4, one JSON line per figure.
  *   setup: deploys the Emitter fixture (tests/integration/data/listener) on an anvil the
  *       caller started, and emits BENCH_EVENTS Ping logs (BENCH_EVENTS_PER_TX, default 50,
- *       per emitMany transaction, sent in JSON-RPC batches of 100; automine packs a few
- *       transactions per block);
+ *       per emitMany transaction, BENCH_TX_PER_BLOCK, default 4, transactions to a block
+ *       mined by hand, so 200 events a block at even density);
  *   (a) a bare eth_getLogs loop over the whole range with the listener's own filter
  *       (addresses + topic0 list), in a fixed window of 5,000 logs' worth of blocks at
  *       the range's mean density, i.e. the request size the listener's adaptive range
@@ -236,37 +236,51 @@ static char *emit_call(const abi_contract *abi, long n, long amount)
     return hex;
 }
 
-/* ntx emitMany transactions in JSON-RPC batches of 100 (automine: one block each). */
-static int emit_bulk(rpc_client *rpc, const char *addr, const char *data, long per_tx, long ntx)
+static int automine(rpc_client *rpc, int on)
 {
-    enum { B = 100 };
-    rpc_batch_item items[B];
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateBool(on));
+    char err[256];
+    cJSON *r = rpc_call(rpc, "evm_setAutomine", p, err, sizeof err);
+    if (!r)
+        fprintf(stderr, "listener_bench: evm_setAutomine: %s\n", err);
+    cJSON_Delete(r);
+    return r ? 0 : -1;
+}
+
+/* ntx emitMany transactions, per_block to a block: automine off, each group sent one
+ * request at a time (a JSON-RPC batch reaches anvil's pool out of nonce order, and
+ * the transactions behind a gap wait for a later block) and then mined with
+ * evm_mine. Automine would mine a block per transaction arrival, most of them empty
+ * with a batch in flight (a run of 2,000 transactions left some 3,300 empty blocks
+ * after the events, still being mined a minute later). Mining by hand gives a chain
+ * of even density that stops moving when the last event is in. */
+static int emit_bulk(rpc_client *rpc, const char *addr, const char *data, long per_tx, long ntx,
+                     long per_block)
+{
     char err[256];
     uint64_t nonce;
+    if (per_block < 1)
+        per_block = 4;
+    if (automine(rpc, 0))
+        return -1;
     if (rpc_get_tx_count(rpc, ACCOUNT0, RPC_BLOCK_PENDING, &nonce, err, sizeof err)) {
         fprintf(stderr, "listener_bench: nonce: %s\n", err);
         return -1;
     }
-    for (long done = 0; done < ntx;) {
-        size_t k = 0;
-        for (; k < B && done + (long)k < ntx; k++) {
-            memset(&items[k], 0, sizeof items[k]);
-            items[k].method = "eth_sendTransaction";
-            items[k].params = tx_params(addr, data, (int64_t)nonce++, emit_gas(per_tx));
-            rpc_error_init(&items[k].error);
-        }
-        int rc = rpc_batch(rpc, items, k, 0, err, sizeof err);
-        for (size_t i = 0; rc == 0 && i < k; i++)
-            if (!items[i].result) {
-                snprintf(err, sizeof err, "%s", items[i].error.message);
-                rc = -1;
-            }
-        rpc_batch_items_clear(items, k);
-        if (rc) {
+    for (long i = 0; i < ntx; i++) {
+        cJSON *h =
+            rpc_call(rpc, "eth_sendTransaction",
+                     tx_params(addr, data, (int64_t)nonce++, emit_gas(per_tx)), err, sizeof err);
+        cJSON_Delete(h);
+        cJSON *m = NULL;
+        if (h && (i % per_block == per_block - 1 || i == ntx - 1))
+            h = m = rpc_call(rpc, "evm_mine", cJSON_CreateArray(), err, sizeof err);
+        cJSON_Delete(m);
+        if (!h) {
             fprintf(stderr, "listener_bench: emit: %s\n", err);
             return -1;
         }
-        done += (long)k;
     }
     return wait_mined(rpc, nonce, addr, data, emit_gas(per_tx));
 }
@@ -509,18 +523,6 @@ static int collect_latency(redisContext *rc, int64_t since_ms, uint64_t first_bl
     return 0;
 }
 
-static int automine(rpc_client *rpc, int on)
-{
-    cJSON *p = cJSON_CreateArray();
-    cJSON_AddItemToArray(p, cJSON_CreateBool(on));
-    char err[256];
-    cJSON *r = rpc_call(rpc, "evm_setAutomine", p, err, sizeof err);
-    if (!r)
-        fprintf(stderr, "listener_bench: evm_setAutomine: %s\n", err);
-    cJSON_Delete(r);
-    return r ? 0 : -1;
-}
-
 static int bench_live(rpc_client *rpc, redisContext *redis, const char *addr,
                       const abi_contract *abi, long long expect_before)
 {
@@ -646,13 +648,10 @@ static int run(char **argv)
     }
     first++;
     int64_t t_emit = util_mono_ms();
-    /* Automine off as soon as every event is mined: anvil's automine goes on mining
-     * empty blocks after a bulk send, for as long as it stays on (measured: about one
-     * core busy with no request in flight, and the head still moving a minute later,
-     * which made settle_head give up now and then). The bare loop and the listener
-     * then both read from a quiet node; the live part mines by hand (evm_mine). */
-    if (emit_bulk(rpc, addr, data, per_tx, ntx) || wait_emitted(rpc, abi, addr, events) ||
-        automine(rpc, 0))
+    /* Automine stays off from here (emit_bulk and the live part mine by hand): the
+     * bare loop and the listener both read from a quiet node. */
+    if (emit_bulk(rpc, addr, data, per_tx, ntx, env_long("BENCH_TX_PER_BLOCK", 4)) ||
+        wait_emitted(rpc, abi, addr, events))
         goto out;
     if (settle_head(rpc, &last, err, sizeof err)) {
         fprintf(stderr, "listener_bench: %s\n", err);

@@ -22,7 +22,23 @@ want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 # Each section defines its own stop; these keep the exit traps valid when it is skipped.
 chain_stop() { :; }; lst_stop() { :; }; appr_stop() { :; }; risk_stop() { :; }; rb_stop() { :; }; api_stop() { :; }
 
+# Waits for the background work a previous section left behind (autovacuum of its
+# 100,000-row tables, a Redis AOF rewrite after its 100,000 XADDs) and checkpoints,
+# so a section measures itself and not the one before it. At most 60 s.
+quiesce() {
+  psql "$pg_url" -qAtc "CHECKPOINT" >/dev/null 2>&1
+  local i av busy
+  for i in $(seq 1 120); do
+    av=$(psql "$pg_url" -qAtc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'" 2>/dev/null)
+    busy=$(redis-cli -p "$PAIMON_REDIS_PORT" INFO persistence 2>/dev/null | grep -cE '^(aof_rewrite|rdb_bgsave)_in_progress:1')
+    if [ "$av" = 0 ] && [ "$busy" = 0 ]; then return 0; fi
+    sleep 0.5
+  done
+  echo "bench: background work still running after 60 s; measuring anyway" >&2
+}
+
 if want bus; then
+quiesce
 echo "== bus: publish -> consume -> commit row in PostgreSQL -> ack ($n messages)"
 xadd=$(redis-benchmark -h 127.0.0.1 -p "$PAIMON_REDIS_PORT" -n 200000 -c 50 -q XADD benchstream '*' f v \
   | tr '\r' '\n' | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
@@ -54,6 +70,7 @@ echo "latency at ${rate}/s: paimon p50 $(field "$lat" p50_ms) ms p99 $(field "$l
 fi
 
 if want chain; then
+quiesce
 echo "== chain: ABI log decoding, signing, eth_getLogs fetch+decode vs bare fetch (anvil devchain)"
 chain_port=$((base + 3))
 chain_stop() { PAIMON_ANVIL_PORT=$chain_port "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1; }
@@ -71,6 +88,7 @@ fi
 fi
 
 if want listener; then
+quiesce
 echo "== listener: backfill of 100,000+ events vs a bare eth_getLogs loop, live latency block mined -> stream (anvil)"
 lst_port=$((base + 10))
 lst_anvil=
@@ -102,6 +120,7 @@ fi
 fi
 
 if want notifier; then
+quiesce
 echo "== notifier: alerts stream -> paimon-notifier -> local Slack-like receiver (real daemon)"
 ntf=$(PAIMON_REPO=$repo "$build/bench/notifier_bench" "$redis_url" \
   "postgresql://postgres@127.0.0.1:$PAIMON_PG_PORT/postgres" "$build/bin/paimon-notifier" \
@@ -116,6 +135,7 @@ fi
 fi
 
 if want approval; then
+quiesce
 echo "== approval: redemption events handled end to end by paimon-approval (stream -> tables -> ack), 10,000 queued, vs the bus's no-op handler (anvil)"
 appr_port=$((base + 30))
 appr_stop() { PAIMON_ANVIL_PORT=$appr_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/approval "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1; }
@@ -140,6 +160,7 @@ fi
 fi
 
 if want risk; then
+quiesce
 echo "== risk: one full metrics cycle on a devchain vault listing 50 assets; 1 year of minute data resampled to 1 d / 1 h"
 risk_port=$((base + 40))
 risk_stop() { PAIMON_ANVIL_PORT=$risk_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/risk "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1; }
@@ -165,6 +186,7 @@ fi
 fi
 
 if want rebalance; then
+quiesce
 echo "== rebalance: planner time for 200 assets; preview latency (plan + eth_simulateV1) on a real paimon-rebalance (anvil)"
 rb_port=$((base + 50))
 rb_stop() { PAIMON_ANVIL_PORT=$rb_port PAIMON_RUN_DIR=$PAIMON_RUN_DIR/rebalance "$repo/deploy/devchain/devchain.sh" stop >/dev/null 2>&1; }
@@ -190,6 +212,7 @@ fi
 fi
 
 if want api; then
+quiesce
 echo "== api: wrk GET /api/v1/fund/overview with a valid token, paimon-api vs FastAPI + uvicorn (same JSON, same JWT check), same run"
 api_port=$((base + 60)) api_up=$((base + 61)) api_peer=$((base + 62))
 api_pids=()
