@@ -17,6 +17,7 @@
  *       (so it includes mining), p50/p99.
  * Usage: listener_bench <rpc_url> <redis_url> <pg_url> <emitter_dir> <paimon-listener>
  *                       <http_port> <log_dir>   (env PAIMON_REPO for migrations/) */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -432,6 +433,50 @@ static long long metric(const char *port, const char *name)
     return -1;
 }
 
+/* CPU seconds (user + system) used so far by the live processes of each kind the
+ * backfill runs on: PostgreSQL (postmaster and every backend), Redis, anvil and the
+ * listener. Summed over /proc, so a process that exits inside the window is missed
+ * (none of these should). */
+enum { CPU_PG, CPU_REDIS, CPU_ANVIL, CPU_LISTENER, CPU_KINDS };
+static const char *const cpu_kind[CPU_KINDS] = {"postgres", "redis", "anvil", "listener"};
+
+static void cpu_by_kind(double out[CPU_KINDS])
+{
+    static const char *const comm[CPU_KINDS] = {"postgres", "redis-server", "anvil",
+                                                "paimon-listener"}; /* comm: at most 15 chars */
+    memset(out, 0, sizeof(double) * CPU_KINDS);
+    double tck = (double)sysconf(_SC_CLK_TCK);
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        char path[300], buf[1024];
+        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+        if (!open || !close || close < open)
+            continue;
+        *close = '\0';
+        int k = 0;
+        while (k < CPU_KINDS && strncmp(open + 1, comm[k], 15) != 0)
+            k++;
+        unsigned long ut = 0, st = 0;
+        /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+         * cmajflt utime stime */
+        if (k < CPU_KINDS &&
+            sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+            out[k] += (double)(ut + st) / tck;
+    }
+    if (d)
+        closedir(d);
+}
+
 static pid_t spawn_listener(const char *bin, const char *log, char *const env[])
 {
     pid_t pid = fork();
@@ -715,6 +760,8 @@ static int run(char **argv)
     envp[ne] = NULL;
     char log[1100];
     snprintf(log, sizeof log, "%s/listener-bench.log", log_dir);
+    double cpu0[CPU_KINDS], cpu1[CPU_KINDS];
+    cpu_by_kind(cpu0);
     int64_t t0 = util_mono_us();
     listener_pid = spawn_listener(bin, log, envp);
     int64_t t_cp = 0, t_stream = 0, deadline = util_mono_ms() + 600000;
@@ -736,6 +783,7 @@ static int run(char **argv)
         fprintf(stderr, "listener_bench: listener did not catch up (see %s)\n", log);
         goto out;
     }
+    cpu_by_kind(cpu1);
     long long rows = scalar(pg, "SELECT count(*) FROM listener.chain_events");
     long long ids = scalar(pg, "SELECT count(DISTINCT id) FROM listener.chain_events");
     long long onstream = stream_len(redis);
@@ -753,6 +801,23 @@ static int run(char **argv)
            events, (unsigned long long)(last - first + 1), (double)t_cp / 1e6, lst_s, lst_rate,
            batches, bare_rate, lst_rate / bare_rate,
            lst_rate >= 0.8 * bare_rate ? "true" : "false");
+    /* What the rest of the stack needed for the same backfill. Whatever the listener
+     * does, PostgreSQL, Redis and anvil must do this much work between them, so on
+     * `cores` cores the backfill cannot take less than their sum / cores: a ceiling on
+     * the ratio for this schema and message format on this machine. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    double used[CPU_KINDS];
+    for (int k = 0; k < CPU_KINDS; k++)
+        used[k] = cpu1[k] - cpu0[k];
+    double floor_s =
+        (used[CPU_PG] + used[CPU_REDIS] + used[CPU_ANVIL]) / (double)(cores > 0 ? cores : 1);
+    printf("{\"bench\":\"listener_backfill_cpu\",\"seconds\":%.3f,\"cores\":%ld", lst_s, cores);
+    for (int k = 0; k < CPU_KINDS; k++)
+        printf(",\"%s_cpu_s\":%.2f", cpu_kind[k], used[k]);
+    double all_s = floor_s + used[CPU_LISTENER] / (double)(cores > 0 ? cores : 1);
+    printf(",\"floor_s_without_listener\":%.3f,\"ratio_ceiling\":%.2f,"
+           "\"floor_s_with_listener\":%.3f,\"ratio_ceiling_with_listener\":%.2f}\n",
+           floor_s, floor_s > 0 ? bare_s / floor_s : 0.0, all_s, all_s > 0 ? bare_s / all_s : 0.0);
     fflush(stdout);
 
     /* (c) live latency while the listener follows */
