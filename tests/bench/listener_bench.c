@@ -270,18 +270,18 @@ static int emit_bulk(rpc_client *rpc, const char *addr, const char *data, long p
         return -1;
     }
     for (long i = 0; i < ntx; i++) {
-        cJSON *h =
+        cJSON *r =
             rpc_call(rpc, "eth_sendTransaction",
                      tx_params(addr, data, (int64_t)nonce++, emit_gas(per_tx)), err, sizeof err);
-        cJSON_Delete(h);
-        cJSON *m = NULL;
-        if (h && (i % per_block == per_block - 1 || i == ntx - 1))
-            h = m = rpc_call(rpc, "evm_mine", cJSON_CreateArray(), err, sizeof err);
-        cJSON_Delete(m);
-        if (!h) {
+        if (r && (i % per_block == per_block - 1 || i == ntx - 1)) {
+            cJSON_Delete(r);
+            r = rpc_call(rpc, "evm_mine", cJSON_CreateArray(), err, sizeof err);
+        }
+        if (!r) {
             fprintf(stderr, "listener_bench: emit: %s\n", err);
             return -1;
         }
+        cJSON_Delete(r);
     }
     return wait_mined(rpc, nonce, addr, data, emit_gas(per_tx));
 }
@@ -435,8 +435,9 @@ static long long metric(const char *port, const char *name)
 
 /* CPU seconds (user + system) used so far by the live processes of each kind the
  * backfill runs on: PostgreSQL (postmaster and every backend), Redis, anvil and the
- * listener. Summed over /proc, so a process that exits inside the window is missed
- * (none of these should). */
+ * listener. Summed over all of /proc (so the machine should run nothing else of these
+ * kinds); a process that exits inside the window is missed, which can only lower the
+ * figures and raise the ceiling computed from them. */
 enum { CPU_PG, CPU_REDIS, CPU_ANVIL, CPU_LISTENER, CPU_KINDS };
 static const char *const cpu_kind[CPU_KINDS] = {"postgres", "redis", "anvil", "listener"};
 
