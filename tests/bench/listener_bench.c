@@ -668,6 +668,7 @@ static void bf_env_init(bf_env *e, const char *rurl, char *db_url, size_t db_url
                         const char *http_port, const char *rpc_url, const char *addr,
                         const char *abi_path)
 {
+    memset(e, 0, sizeof *e);
     int n = 0;
     snprintf(e->env[n++], sizeof e->env[0], "PAIMON_REDIS_URL=%s", rurl);
     e->db_url = db_url;
